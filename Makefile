@@ -1,0 +1,129 @@
+# edge-snowflake — `make help` lists the targets.
+
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+LUA_VERSIONS ?= 5.3 5.4
+CC          ?= cc
+BUILD       ?= build
+# overridable like every variable here, e.g. `make bench BENCH_ROUNDS=7`
+BENCH_ROUNDS ?= 5
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wformat=2 -Wno-missing-field-initializers
+CSTD     := -std=c11 -D_GNU_SOURCE
+OPT      ?= -O2 -g
+CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread -MMD -MP $(CFLAGS)
+LDLIBS_CORE := -pthread
+
+CORE_SRC := $(wildcard core/sf_*.c)
+CORE_OBJ := $(patsubst core/%.c,$(BUILD)/obj/core/%.o,$(CORE_SRC))
+CORE_A   := $(BUILD)/libsnowflake.a
+CORE_SO  := $(BUILD)/libsnowflake.so
+
+LUA_SO   := $(foreach v,$(LUA_VERSIONS),$(BUILD)/lua$(v)/snowflake/core.so)
+
+C_TEST_SRC := $(wildcard tests/c/test_*.c)
+C_TESTS    := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(C_TEST_SRC))
+C_TESTS_SAN := $(patsubst tests/c/%.c,$(BUILD)/tests-san/%,$(C_TEST_SRC))
+STRESS_TSAN := $(BUILD)/tests-tsan/test_stress
+
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+
+DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-busted \
+                libzookeeper-mt-dev zookeeper keepalived iproute2 wrk faketime
+
+RESULTS := $(BUILD)/results
+
+.PHONY: all core lua test test-c test-san test-tsan test-lua bench deps help clean
+.DEFAULT_GOAL := all
+
+all: core lua ## build the core library and the Lua modules into build/
+
+core: $(CORE_A) $(CORE_SO) ## build build/libsnowflake.{a,so}
+
+lua: $(LUA_SO) ## build snowflake.core for every Lua in LUA_VERSIONS
+
+$(BUILD)/obj/core/%.o: core/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(CORE_A): $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(CORE_SO): $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libsnowflake.so.0 -o $@ $^ $(LDLIBS_CORE)
+
+# One source, built once per Lua version; never linked to a liblua (the host
+# program, HAProxy or the lua interpreter, provides the symbols).
+$(BUILD)/lua%/snowflake/core.so: lua/snowflake_core.c lua/compat.h $(CORE_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -I core -I/usr/include/lua$* -shared -o $@ $< $(CORE_A) $(LDLIBS_CORE)
+
+# ---- tests ---------------------------------------------------------------
+
+$(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(CORE_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -I core -o $@ $< $(CORE_A) $(LDLIBS_CORE)
+
+$(BUILD)/tests-san/%: tests/c/%.c tests/c/check.h $(CORE_SRC) core/snowflake.h core/sf_internal.h
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) -O1 -g $(WARN) -pthread $(SAN_FLAGS) -I core -o $@ $< $(CORE_SRC)
+
+$(BUILD)/tests-tsan/%: tests/c/%.c tests/c/check.h $(CORE_SRC) core/snowflake.h core/sf_internal.h
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) -O1 -g $(WARN) -pthread $(TSAN_FLAGS) -I core -o $@ $< $(CORE_SRC)
+
+test: deps ## install what is missing, build, run every suite, print "N passed, N failed"
+	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
+	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN)
+	@$(MAKE) --no-print-directory -k test-c test-san test-tsan test-lua || true
+	@tests/tools/summary.sh $(RESULTS)
+
+test-c: $(C_TESTS) ## C unit tests and the stress test
+	@tests/tools/run-c.sh $(RESULTS)/c $(C_TESTS)
+
+test-san: $(C_TESTS_SAN) ## the same under AddressSanitizer + UBSan
+	@tests/tools/run-c.sh $(RESULTS)/asan-ubsan $(C_TESTS_SAN)
+
+test-tsan: $(STRESS_TSAN) ## the multi-thread stress test under ThreadSanitizer
+	@TSAN_OPTIONS=halt_on_error=1 tests/tools/run-c.sh $(RESULTS)/tsan $(STRESS_TSAN)
+
+test-lua: lua ## busted specs of the binding under every Lua in LUA_VERSIONS
+	@for v in $(LUA_VERSIONS); do \
+		tests/tools/run-busted.sh $$v $(BUILD)/lua$$v $(RESULTS)/busted-$$v tests/lua; \
+	done
+
+# ---- benchmarks ----------------------------------------------------------
+
+$(BUILD)/bench/bench_core: tests/bench/bench_core.c $(CORE_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -O3 -I core -o $@ $< $(CORE_A) $(LDLIBS_CORE)
+
+bench: $(BUILD)/bench/bench_core ## print the benchmark table (BENCH name value unit)
+	@$(BUILD)/bench/bench_core $(BENCH_ROUNDS)
+
+# ---- set-up --------------------------------------------------------------
+
+deps: ## install the missing Debian packages (idempotent; needs root)
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "deps: run as root to install:$$missing" >&2; exit 1; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing; }; \
+	fi
+
+help: ## list the targets
+	@grep -hE '^[a-z][a-zA-Z0-9_-]*:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+
+clean: ## remove build/
+	rm -rf $(BUILD)
+
+-include $(CORE_OBJ:.o=.d)
