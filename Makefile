@@ -13,7 +13,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CSTD     := -std=c11 -D_GNU_SOURCE
 OPT      ?= -O2 -g
 CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread -MMD -MP $(CFLAGS)
-LDLIBS_CORE := -pthread
+LDLIBS_CORE := -pthread -lzookeeper_mt
 
 CORE_SRC := $(wildcard core/sf_*.c)
 CORE_OBJ := $(patsubst core/%.c,$(BUILD)/obj/core/%.o,$(CORE_SRC))
@@ -26,6 +26,8 @@ C_TEST_SRC := $(wildcard tests/c/test_*.c)
 C_TESTS    := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(C_TEST_SRC))
 C_TESTS_SAN := $(patsubst tests/c/%.c,$(BUILD)/tests-san/%,$(C_TEST_SRC))
 STRESS_TSAN := $(BUILD)/tests-tsan/test_stress
+CLAIMANT    := $(BUILD)/tests/claimant
+ZK_TESTS    := $(sort $(wildcard tests/zk/*_test.sh))
 
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
@@ -35,7 +37,7 @@ DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-b
 
 RESULTS := $(BUILD)/results
 
-.PHONY: all core lua test test-c test-san test-tsan test-lua bench deps help clean
+.PHONY: all core lua test test-c test-san test-tsan test-lua test-zk bench deps help clean
 .DEFAULT_GOAL := all
 
 all: core lua ## build the core library and the Lua modules into build/
@@ -68,18 +70,22 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(CORE_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -I core -o $@ $< $(CORE_A) $(LDLIBS_CORE)
 
+$(CLAIMANT): tests/zk/claimant.c $(CORE_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -I core -o $@ $< $(CORE_A) $(LDLIBS_CORE)
+
 $(BUILD)/tests-san/%: tests/c/%.c tests/c/check.h $(CORE_SRC) core/snowflake.h core/sf_internal.h
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) -O1 -g $(WARN) -pthread $(SAN_FLAGS) -I core -o $@ $< $(CORE_SRC)
+	$(CC) $(CSTD) -O1 -g $(WARN) -pthread $(SAN_FLAGS) -I core -o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
 
 $(BUILD)/tests-tsan/%: tests/c/%.c tests/c/check.h $(CORE_SRC) core/snowflake.h core/sf_internal.h
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) -O1 -g $(WARN) -pthread $(TSAN_FLAGS) -I core -o $@ $< $(CORE_SRC)
+	$(CC) $(CSTD) -O1 -g $(WARN) -pthread $(TSAN_FLAGS) -I core -o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
 
 test: deps ## install what is missing, build, run every suite, print "N passed, N failed"
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN)
-	@$(MAKE) --no-print-directory -k test-c test-san test-tsan test-lua || true
+	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT)
+	@$(MAKE) --no-print-directory -k test-c test-san test-tsan test-lua test-zk || true
 	@tests/tools/summary.sh $(RESULTS)
 
 test-c: $(C_TESTS) ## C unit tests and the stress test
@@ -95,6 +101,9 @@ test-lua: lua ## busted specs of the binding under every Lua in LUA_VERSIONS
 	@for v in $(LUA_VERSIONS); do \
 		tests/tools/run-busted.sh $$v $(BUILD)/lua$$v $(RESULTS)/busted-$$v tests/lua; \
 	done
+
+test-zk: $(CLAIMANT) lua ## lease tests against real ZooKeeper servers (started by each test)
+	@CLAIMANT=$(abspath $(CLAIMANT)) tests/tools/run-c.sh $(RESULTS)/zk $(ZK_TESTS)
 
 # ---- benchmarks ----------------------------------------------------------
 

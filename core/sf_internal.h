@@ -8,7 +8,7 @@
 
 #include "snowflake.h"
 
-#define SF_NS_PER_MS 1000000LL
+#define SF_NS_PER_MS ((int64_t)1000000)
 
 #define sf_likely(x)   __builtin_expect(!!(x), 1)
 #define sf_unlikely(x) __builtin_expect(!!(x), 0)
