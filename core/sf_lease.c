@@ -49,10 +49,13 @@ struct session {
 	_Atomic int      zk_state;           /* latest session state from the watcher */
 	_Atomic bool     expired;
 	_Atomic bool     canary;             /* own node deleted or changed by someone */
+	_Atomic bool     lost;               /* own node gone after our lease ran out: no canary */
+	_Atomic int64_t  timeout_ns;         /* negotiated session timeout */
 	_Atomic int64_t  ack_send_ns;        /* latest send time of an acknowledged request */
 	_Atomic bool     ping_outstanding;
 	_Atomic int64_t  ping_send_ns;
 	_Atomic int32_t  ping_worker;        /* the ID the ping in flight asks about */
+	_Atomic bool     ping_in_lease;      /* the ping was sent while our lease was alive */
 	_Atomic int64_t  ping_verdict;       /* PING_* of the last answer, for ping_verdict_worker */
 	_Atomic int32_t  ping_verdict_worker;
 	_Atomic int64_t  ping_owner;         /* ephemeralOwner the last ping saw */
@@ -136,11 +139,19 @@ static void lease_log(sf_lease *lease, int level, const char *fmt, ...)
 	lease->cfg.log(lease->cfg.log_ctx, level, line);
 }
 
+/* While a server refuses connections the client logs two lines every
+ * ~33 ms: pass ZK_LOG_BURST lines a second and count the rest. */
+#define ZK_LOG_BURST 5
+static int64_t zk_log_window_ns;
+static int zk_log_in_window;
+static uint64_t zk_log_suppressed;
+
 static void zk_log_forward(const char *message)
 {
 	int level = LOG_INFO;
 	char line[512];
 	size_t n;
+	int64_t now = mono_ns();
 
 	if (strstr(message, "ZOO_ERROR"))
 		level = LOG_ERR;
@@ -153,8 +164,24 @@ static void zk_log_forward(const char *message)
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	pthread_mutex_lock(&zk_log_lock);
-	if (zk_log_fn)
-		zk_log_fn(zk_log_ctx, level, line);
+	if (now - zk_log_window_ns >= 1000 * SF_NS_PER_MS) {
+		if (zk_log_suppressed && zk_log_fn) {
+			char note[96];
+
+			snprintf(note, sizeof note, "zookeeper: %" PRIu64 " more client log lines suppressed",
+			         zk_log_suppressed);
+			zk_log_fn(zk_log_ctx, LOG_WARNING, note);
+		}
+		zk_log_window_ns = now;
+		zk_log_in_window = 0;
+		zk_log_suppressed = 0;
+	}
+	if (zk_log_in_window++ < ZK_LOG_BURST) {
+		if (zk_log_fn)
+			zk_log_fn(zk_log_ctx, level, line);
+	} else {
+		zk_log_suppressed++;
+	}
 	pthread_mutex_unlock(&zk_log_lock);
 }
 
@@ -275,6 +302,15 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
 	wake_lease(s->lease);
 }
 
+/* Could the server still hold our session? True until the last acknowledged
+ * send time plus the negotiated timeout, on the monotonic clock. */
+static bool lease_alive(struct session *s)
+{
+	int64_t ack = atomic_load(&s->ack_send_ns);
+
+	return ack != INT64_MIN && mono_ns() < ack + atomic_load(&s->timeout_ns);
+}
+
 /* The worker ID a ".../workers/<id>" path names, or -1. */
 static int32_t path_worker(const sf_lease *lease, const char *path)
 {
@@ -305,9 +341,18 @@ static void node_watcher(zhandle_t *zh, int type, int state, const char *path, v
 	worker = path_worker(s->lease, path);
 	if (worker < 0 || worker != atomic_load(&s->own_worker))
 		return;
-	/* someone else removed or rewrote our lease node: stop minting first */
-	sf_gen_revoke(s->lease->gen, SF_E_QUARANTINED);
-	atomic_store(&s->canary, true);
+	if (!lease_alive(s)) {
+		/* after a pause past the lease the server deletes our node on expiry,
+		 * and this event may arrive before the session event: a lost lease,
+		 * not somebody else's doing */
+		sf_gen_revoke(s->lease->gen, SF_E_NO_LEASE);
+		atomic_store(&s->lost, true);
+	} else {
+		/* someone else removed or rewrote our node while it was ours: stop
+		 * minting before anything else runs */
+		sf_gen_revoke(s->lease->gen, SF_E_QUARANTINED);
+		atomic_store(&s->canary, true);
+	}
 	wake_lease(s->lease);
 }
 
@@ -779,6 +824,7 @@ static void step_minting(sf_lease *lease)
 		atomic_store(&s->ping_outstanding, true);
 		atomic_store(&s->ping_send_ns, now);
 		atomic_store(&s->ping_worker, lease->worker);
+		atomic_store(&s->ping_in_lease, lease_alive(s));
 		rc = zoo_aexists(s->zh, s->own_path, 0, ping_done, s);
 		if (rc != ZOK)
 			atomic_store(&s->ping_outstanding, false);
@@ -788,8 +834,13 @@ static void step_minting(sf_lease *lease)
 
 	if ((verdict == PING_GONE || verdict == PING_FOREIGN) &&
 	    atomic_load(&s->ping_verdict_worker) == lease->worker) {
-		sf_gen_revoke(lease->gen, SF_E_QUARANTINED);
-		atomic_store(&s->canary, true);
+		if (atomic_load(&s->ping_in_lease)) {
+			sf_gen_revoke(lease->gen, SF_E_QUARANTINED);
+			atomic_store(&s->canary, true);
+		} else {
+			sf_gen_revoke(lease->gen, SF_E_NO_LEASE);
+			atomic_store(&s->lost, true);
+		}
 		return;
 	}
 
@@ -873,10 +924,19 @@ static void step(sf_lease *lease)
 	}
 	if (atomic_load(&s->zk_state) == ZOO_CONNECTED_STATE) {
 		int64_t id = zoo_client_id(s->zh)->client_id;
+		int64_t negotiated = zoo_recv_timeout(s->zh);
+
+		if (id == lease->session_id && negotiated != lease->timeout_ms && negotiated > 0) {
+			lease_log(lease, LOG_NOTICE, "lease: negotiated timeout changed from %" PRId64
+			          " to %" PRId64 " ms", lease->timeout_ms, negotiated);
+			lease->timeout_ms = negotiated;
+			atomic_store(&s->timeout_ns, negotiated * SF_NS_PER_MS);
+		}
 
 		if (id != lease->session_id) {
 			lease->session_id = id;
 			lease->timeout_ms = zoo_recv_timeout(s->zh);
+			atomic_store(&s->timeout_ns, lease->timeout_ms * SF_NS_PER_MS);
 			lease->margin_ms = lease->cfg.margin_ms;
 			if (lease->margin_ms > lease->timeout_ms / 2) {
 				lease->margin_ms = lease->timeout_ms / 2;
@@ -894,6 +954,13 @@ static void step(sf_lease *lease)
 	}
 	if (atomic_load(&s->canary) && lease->worker >= 0)
 		handle_canary(lease);
+	if (atomic_exchange(&s->lost, false) && lease->worker >= 0) {
+		lease_log(lease, LOG_WARNING, "lease: worker %" PRId32 " lost: its node went away after the"
+		          " lease ran out (a pause or partition longer than the session timeout)",
+		          lease->worker);
+		drop_worker(lease, SF_E_NO_LEASE);
+		set_state(lease, SF_LEASE_PARKED, SF_E_NO_LEASE, "the lease ran out; claiming again");
+	}
 	if (lease->pending_quarantine >= 0 && atomic_load(&s->zk_state) == ZOO_CONNECTED_STATE) {
 		rc = quarantine_write(lease, lease->pending_quarantine, lease->pending_quarantine_why);
 		if (rc == ZOK) {
