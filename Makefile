@@ -37,7 +37,7 @@ DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-b
 
 RESULTS := $(BUILD)/results
 
-.PHONY: all core lua test test-c test-san test-tsan test-lua test-zk bench deps help clean
+.PHONY: install all core lua test test-c test-san test-tsan test-lua test-zk bench deps help clean
 .DEFAULT_GOAL := all
 
 all: core lua ## build the core library and the Lua modules into build/
@@ -60,9 +60,13 @@ $(CORE_SO): $(CORE_OBJ)
 
 # One source, built once per Lua version; never linked to a liblua (the host
 # program, HAProxy or the lua interpreter, provides the symbols).
-$(BUILD)/lua%/snowflake/core.so: lua/snowflake_core.c lua/compat.h $(CORE_A)
+# --exclude-libs: the module exports luaopen_snowflake_core only, so its calls
+# never bind to another copy of the core loaded in the same process.
+LUA_SRC := lua/snowflake_core.c lua/snowflake_lease.c
+$(BUILD)/lua%/snowflake/core.so: $(LUA_SRC) lua/compat.h lua/binding.h $(CORE_A)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -I core -I/usr/include/lua$* -shared -o $@ $< $(CORE_A) $(LDLIBS_CORE)
+	$(CC) $(CFLAGS_ALL) -I core -I/usr/include/lua$* -shared -Wl,--exclude-libs,ALL \
+		-o $@ $(LUA_SRC) $(CORE_A) $(LDLIBS_CORE)
 
 # ---- tests ---------------------------------------------------------------
 
@@ -113,6 +117,23 @@ $(BUILD)/bench/bench_core: tests/bench/bench_core.c $(CORE_A)
 
 bench: $(BUILD)/bench/bench_core ## print the benchmark table (BENCH name value unit)
 	@$(BUILD)/bench/bench_core $(BENCH_ROUNDS)
+
+# ---- install -------------------------------------------------------------
+
+install: all ## install the library, headers and Lua modules under $(DESTDIR)$(PREFIX)
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/edge-snowflake
+	install -m 0644 $(CORE_A) $(DESTDIR)$(PREFIX)/lib/libsnowflake.a
+	install -m 0755 $(CORE_SO) $(DESTDIR)$(PREFIX)/lib/libsnowflake.so.0
+	ln -sf libsnowflake.so.0 $(DESTDIR)$(PREFIX)/lib/libsnowflake.so
+	install -m 0644 core/snowflake.h core/sf_lease.h $(DESTDIR)$(PREFIX)/include/edge-snowflake/
+	@for v in $(LUA_VERSIONS); do \
+		set -e; \
+		install -d $(DESTDIR)$(PREFIX)/share/lua/$$v/snowflake $(DESTDIR)$(PREFIX)/lib/lua/$$v/snowflake; \
+		install -m 0644 lua/snowflake.lua $(DESTDIR)$(PREFIX)/share/lua/$$v/snowflake.lua; \
+		install -m 0644 lua/snowflake/config.lua $(DESTDIR)$(PREFIX)/share/lua/$$v/snowflake/config.lua; \
+		install -m 0755 $(BUILD)/lua$$v/snowflake/core.so $(DESTDIR)$(PREFIX)/lib/lua/$$v/snowflake/core.so; \
+		echo "installed Lua $$v modules under $(DESTDIR)$(PREFIX)"; \
+	done
 
 # ---- set-up --------------------------------------------------------------
 

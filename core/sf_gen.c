@@ -292,13 +292,14 @@ int64_t sf_gen_ceiling_get(const sf_gen *gen, enum sf_ceiling which)
 
 int sf_gen_floor_raise(sf_gen *gen, int64_t unix_ms)
 {
-	int64_t rel = unix_ms - gen->epoch_ms;
 	uint64_t floor_word, old;
+	int64_t rel;
 
 	if (unix_ms < gen->epoch_ms)
 		return SF_OK;
-	if (rel > gen->max_ts_rel)
+	if (unix_ms - gen->epoch_ms > gen->max_ts_rel) /* no overflow: both >= 0 here */
 		return SF_E_TIMESTAMP_OVERFLOW;
+	rel = unix_ms - gen->epoch_ms;
 	/* the whole millisecond counts as used */
 	floor_word = ((uint64_t)rel << gen->seq_bits) | gen->seq_mask;
 	old = atomic_load_explicit(&gen->last, memory_order_relaxed);
@@ -477,8 +478,12 @@ int sf_next_spin(sf_gen *gen, int64_t *id, sf_report *report, int64_t spin_limit
 	spin_budget_init(&budget, spin_limit_ns);
 	for (;;) {
 		rc = sf_next(gen, id, report);
-		if (sf_likely(rc != SF_E_SEQUENCE_EXHAUSTED) || !spin_budget_take(gen, &budget))
+		if (sf_likely(rc != SF_E_SEQUENCE_EXHAUSTED))
 			return rc;
+		/* preempted past the budget, the next millisecond may be here by now:
+		 * one more try, never a stale refusal */
+		if (!spin_budget_take(gen, &budget))
+			return sf_next(gen, id, report);
 	}
 }
 
@@ -501,8 +506,11 @@ int sf_next_batch(sf_gen *gen, int64_t *out, uint32_t n, sf_report *report, int6
 	spin_budget_init(&budget, spin_limit_ns);
 	while (filled < n) {
 		rc = gen_reserve(gen, n - filled, &run, report);
-		if (rc == SF_E_SEQUENCE_EXHAUSTED && spin_budget_take(gen, &budget))
-			continue;
+		if (rc == SF_E_SEQUENCE_EXHAUSTED) {
+			if (spin_budget_take(gen, &budget))
+				continue;
+			rc = gen_reserve(gen, n - filled, &run, report);
+		}
 		if (rc != SF_OK)
 			return rc;
 		for (uint32_t i = 0; i < run.count; i++)
@@ -539,11 +547,19 @@ int sf_gen_start_check(sf_gen *gen, int64_t local_mark_ms, int64_t registry_mark
 		return SF_E_INVALID;
 	if (mark == INT64_MIN || now_ms > mark)
 		return mark == INT64_MIN ? SF_OK : sf_gen_floor_raise(gen, mark);
+	/* a mark beyond any sane clock reading (INT64_MAX / 1e6 ms) is refused
+	 * before the ns arithmetic below could overflow */
+	if (mark - now_ms >= bound_ms || mark >= INT64_MAX / SF_NS_PER_MS - 1) {
+		if (report) {
+			report->regression_ms = mark - now_ms;
+			report->wait_ns = mark >= INT64_MAX / SF_NS_PER_MS - 1 ? INT64_MAX
+			                  : (mark + 1) * SF_NS_PER_MS - now_ns;
+		}
+		return registry_mark_ms > local_mark_ms ? SF_E_REGISTRY_HWM_AHEAD : SF_E_HWM_AHEAD;
+	}
 	if (report) {
 		report->wait_ns = (mark + 1) * SF_NS_PER_MS - now_ns;
 		report->regression_ms = mark - now_ms;
 	}
-	if (mark - now_ms >= bound_ms)
-		return registry_mark_ms > local_mark_ms ? SF_E_REGISTRY_HWM_AHEAD : SF_E_HWM_AHEAD;
 	return SF_E_CLOCK_WAIT;
 }

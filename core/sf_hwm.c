@@ -72,8 +72,14 @@ int sf_hwm_load(const char *dir, uint32_t worker, int64_t *mark_unix_ms)
 	if (rc != SF_OK)
 		return rc;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return errno == ENOENT ? SF_E_NOT_FOUND : SF_E_STATE_IO;
+	if (fd == -1) {
+		struct stat st;
+
+		/* a missing file is a first use; a missing directory is a mistake */
+		if (errno == ENOENT && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+			return SF_E_NOT_FOUND;
+		return SF_E_STATE_IO;
+	}
 	while (len < sizeof text) {
 		got = read(fd, text + len, sizeof text - len);
 		if (got == -1 && errno == EINTR)
@@ -213,6 +219,16 @@ int sf_keeper_step(sf_keeper *keeper, bool *stored)
 
 	if (stored)
 		*stored = false;
+	if (keeper->mark_ms == INT64_MIN) {
+		/* the first step: never store below what is already on disk */
+		int64_t on_disk;
+
+		rc = sf_hwm_load(keeper->dir, keeper->worker, &on_disk);
+		if (rc == SF_OK)
+			keeper->mark_ms = on_disk;
+		else if (rc != SF_E_NOT_FOUND)
+			return rc;
+	}
 	if (keeper->mark_ms != INT64_MIN && keeper->mark_ms - now_ms >= keeper->refresh_ms) {
 		if (sf_gen_ceiling_get(keeper->gen, SF_CEILING_LOCAL) != keeper->mark_ms)
 			sf_gen_ceiling_set(keeper->gen, SF_CEILING_LOCAL, keeper->mark_ms);

@@ -79,7 +79,7 @@ struct sf_lease {
 	pthread_mutex_t  lock;             /* guards the fields down to `status` */
 	pthread_cond_t   wake;
 	bool             stop_requested;
-	bool             park_requested;
+	_Atomic bool     park_requested;   /* set before the operator's revoke */
 	sf_lease_status  status;
 
 	/* lease thread only */
@@ -92,6 +92,7 @@ struct sf_lease {
 	int64_t          local_mark;       /* start mark of the held ID */
 	int64_t          registry_mark;    /* registry mark read at claim */
 	int64_t          published_fence_ms;
+	uint64_t         round_trips_closed; /* acknowledged requests of closed sessions */
 	bool             operator_parked;
 	int64_t          claim_not_before_ns;
 	int32_t          pending_quarantine;
@@ -246,9 +247,11 @@ static void publish_status(sf_lease *lease)
 	st->session_id = lease->session_id;
 	st->negotiated_timeout_ms = lease->timeout_ms;
 	st->local_mark_ms = lease->keeper ? sf_keeper_mark(lease->keeper) : 0;
+	st->registry_round_trips = lease->round_trips_closed;
 	if (s) {
 		st->registry_mark_ms = atomic_load(&s->mark_acked);
 		st->last_rtt_us = atomic_load(&s->last_rtt_us);
+		st->registry_round_trips += atomic_load(&s->round_trips);
 	}
 	if (lease->state == SF_LEASE_MINTING) {
 		fence_left = lease->published_fence_ms - mono_ns() / SF_NS_PER_MS;
@@ -268,22 +271,21 @@ void sf_lease_status_get(sf_lease *lease, sf_lease_status *out)
 	pthread_mutex_unlock(&lease->lock);
 }
 
-void sf_lease_park(sf_lease *lease, bool parked)
-{
-	pthread_mutex_lock(&lease->lock);
-	lease->park_requested = parked;
-	pthread_cond_signal(&lease->wake);
-	pthread_mutex_unlock(&lease->lock);
-	/* park takes effect now, not at the next tick */
-	if (parked)
-		sf_gen_revoke(lease->gen, SF_E_PARKED);
-}
-
 static void wake_lease(sf_lease *lease)
 {
 	pthread_mutex_lock(&lease->lock);
 	pthread_cond_signal(&lease->wake);
 	pthread_mutex_unlock(&lease->lock);
+}
+
+void sf_lease_park(sf_lease *lease, bool parked)
+{
+	/* the flag first, then the revoke: publish_grant re-checks the flag
+	 * after granting, so a grant can never overwrite this park */
+	atomic_store(&lease->park_requested, parked);
+	if (parked)
+		sf_gen_revoke(lease->gen, SF_E_PARKED); /* now, not at the next tick */
+	wake_lease(lease);
 }
 
 /* ---- callbacks (ZooKeeper's threads) ------------------------------------- */
@@ -345,13 +347,13 @@ static void node_watcher(zhandle_t *zh, int type, int state, const char *path, v
 		/* after a pause past the lease the server deletes our node on expiry,
 		 * and this event may arrive before the session event: a lost lease,
 		 * not somebody else's doing */
-		sf_gen_revoke(s->lease->gen, SF_E_NO_LEASE);
 		atomic_store(&s->lost, true);
+		sf_gen_revoke(s->lease->gen, SF_E_NO_LEASE);
 	} else {
 		/* someone else removed or rewrote our node while it was ours: stop
-		 * minting before anything else runs */
-		sf_gen_revoke(s->lease->gen, SF_E_QUARANTINED);
+		 * minting before anything else runs (flag first: see publish_grant) */
 		atomic_store(&s->canary, true);
+		sf_gen_revoke(s->lease->gen, SF_E_QUARANTINED);
 	}
 	wake_lease(s->lease);
 }
@@ -478,6 +480,7 @@ static void session_close(sf_lease *lease)
 	lease->s = NULL;
 	/* completions of pending requests run inside close; they touch only s */
 	zookeeper_close(s->zh);
+	lease->round_trips_closed += atomic_load(&s->round_trips);
 	free(s);
 }
 
@@ -809,6 +812,35 @@ static void step_waiting(sf_lease *lease)
 	step_minting(lease); /* publishes the grant now, not a tick later */
 }
 
+/*
+ * Grants the held worker ID until fence_ns, unless the generator already has
+ * exactly that. A canary, a lost lease or an operator park is signalled by
+ * setting its flag and then revoking, from other threads; the flags are read
+ * again after the grant (a seq_cst fence between), so either that revoke
+ * lands after this grant or this thread sees the flag and revokes itself.
+ */
+static void publish_grant(sf_lease *lease, int64_t fence_ns)
+{
+	struct session *s = lease->s;
+	int64_t current_ns;
+	int32_t current_worker;
+	int code;
+
+	sf_gen_grant_get(lease->gen, &current_worker, &current_ns, &code);
+	if (code == SF_OK && current_worker == lease->worker &&
+	    current_ns / SF_NS_PER_MS == fence_ns / SF_NS_PER_MS)
+		return;
+	sf_gen_grant(lease->gen, (uint32_t)lease->worker, fence_ns);
+	lease->published_fence_ms = fence_ns / SF_NS_PER_MS;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load(&s->canary))
+		sf_gen_revoke(lease->gen, SF_E_QUARANTINED);
+	else if (atomic_load(&s->lost))
+		sf_gen_revoke(lease->gen, SF_E_NO_LEASE);
+	else if (atomic_load(&lease->park_requested))
+		sf_gen_revoke(lease->gen, SF_E_PARKED);
+}
+
 /* Holding a minting lease: keep-alive, marks, fence. */
 static void step_minting(sf_lease *lease)
 {
@@ -835,11 +867,11 @@ static void step_minting(sf_lease *lease)
 	if ((verdict == PING_GONE || verdict == PING_FOREIGN) &&
 	    atomic_load(&s->ping_verdict_worker) == lease->worker) {
 		if (atomic_load(&s->ping_in_lease)) {
-			sf_gen_revoke(lease->gen, SF_E_QUARANTINED);
 			atomic_store(&s->canary, true);
+			sf_gen_revoke(lease->gen, SF_E_QUARANTINED);
 		} else {
-			sf_gen_revoke(lease->gen, SF_E_NO_LEASE);
 			atomic_store(&s->lost, true);
+			sf_gen_revoke(lease->gen, SF_E_NO_LEASE);
 		}
 		return;
 	}
@@ -894,10 +926,7 @@ static void step_minting(sf_lease *lease)
 		set_state(lease, SF_LEASE_PARKED, SF_E_PARKED, "parked by the operator");
 		return;
 	}
-	if (fence_ns / SF_NS_PER_MS != lease->published_fence_ms) {
-		sf_gen_grant(lease->gen, (uint32_t)lease->worker, fence_ns);
-		lease->published_fence_ms = fence_ns / SF_NS_PER_MS;
-	}
+	publish_grant(lease, fence_ns);
 	if (lease->state != SF_LEASE_MINTING || lease->reason != SF_OK)
 		set_state(lease, SF_LEASE_MINTING, SF_OK, "minting as worker %" PRId32, lease->worker);
 }
@@ -1024,8 +1053,8 @@ static void *lease_thread(void *arg)
 
 		pthread_mutex_lock(&lease->lock);
 		bool stop = lease->stop_requested;
-		lease->operator_parked = lease->park_requested;
 		pthread_mutex_unlock(&lease->lock);
+		lease->operator_parked = atomic_load(&lease->park_requested);
 		if (stop)
 			break;
 		step(lease);

@@ -97,7 +97,7 @@ typedef struct sf_layout {
 #define SF_LAYOUT_DEFAULT { SF_DEFAULT_EPOCH_MS, 41, 10, 12 }
 
 /* Checks a layout against now_unix_ms (the epoch must not be in the future).
- * On failure *field, when not NULL, names the offending key ("layout.epoch",
+ * On failure *field, when not NULL, names the offending key ("layout.epoch_ms",
  * "layout.timestamp_bits", ...). */
 SF_API int sf_layout_check(const sf_layout *layout, int64_t now_unix_ms, const char **field);
 

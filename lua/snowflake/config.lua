@@ -1,0 +1,230 @@
+-- edge-snowflake configuration: one schema, its defaults, and validation.
+--
+-- A config is a Lua table with the sections of SPEC "Operator interface":
+-- layout, clock, lease, state, http, limits. A config file is a Lua chunk
+-- returning such a table. Every key is checked: an unknown key or a bad value
+-- stops the start with a message naming the key ("clock.max_wait_ms must be
+-- an integer in 0..60000, got -5").
+
+local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
+local math_type = math.type
+local string_format = string.format
+local table_sort, table_concat = table.sort, table.concat
+
+local M = {}
+
+local function int(lo, hi, default, runtime)
+  return { kind = "integer", lo = lo, hi = hi, default = default, runtime = runtime }
+end
+
+local function bool(default, runtime)
+  return { kind = "boolean", default = default, runtime = runtime }
+end
+
+local function str(default, pattern, what)
+  return { kind = "string", default = default, pattern = pattern, what = what }
+end
+
+local function enum(values, default, runtime)
+  return { kind = "enum", values = values, default = default, runtime = runtime }
+end
+
+local function func()
+  return { kind = "function", optional = true }
+end
+
+-- The schema. `runtime = true` marks the keys `snowflake set` may change
+-- while serving.
+M.schema = {
+  layout = {
+    epoch_ms       = int(0, nil, 1704067200000),
+    timestamp_bits = int(35, 47, 41),
+    worker_bits    = int(1, 16, 10),
+    sequence_bits  = int(1, 22, 12),
+  },
+  clock = {
+    max_wait_ms      = int(0, 60000, 20, true),
+    borrow           = bool(false, true),
+    -- an operator's ladder: function(regression) -> "wait" | "refuse"
+    policy           = func(),
+    -- the boot-time adjtimex check: what an unsynchronised clock or a large
+    -- maximum error does
+    discipline       = enum({ "refuse", "log", "ignore" }, "log", true),
+    max_error_ms     = int(1, 3600000, 500, true),
+  },
+  lease = {
+    zk_hosts           = str("127.0.0.1:2181", "^[%w%.%-_:,%[%]]+$", "host:port[,host:port...]"),
+    root               = str("/snowflake/default", "^/[%w%._%-/]*[%w%._%-]$", "an absolute ZooKeeper path"),
+    node_name          = { kind = "string", optional = true, pattern = "^[%w%._%-]+$",
+                           what = "letters, digits, '.', '_' or '-'" },
+    session_timeout_ms = int(400, 120000, 6000),
+    margin_ms          = int(0, 60000, 1500),
+    registry_ahead_ms  = int(0, 3600000, 0),
+    start_bound_ms     = int(0, 3600000, 10000),
+    reclaim_delay_ms   = int(0, 3600000, 5000),
+    start_timeout_ms   = int(0, 3600000, 15000),
+  },
+  state = {
+    dir      = str("/var/lib/edge-snowflake", "^/", "an absolute path"),
+    ahead_ms = int(10, 60000, 500),
+  },
+  http = {
+    max_batch = int(1, 65536, 4096, true),
+    node_name = { kind = "string", optional = true, pattern = "^[%w%._%-]+$",
+                  what = "letters, digits, '.', '_' or '-'" },
+  },
+  limits = {
+    rate_per_10s = int(1, 100000000, 100000),
+    retry_after_s = int(1, 3600, 1, true),
+  },
+}
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+  table_sort(keys)
+  return keys
+end
+
+local function describe(v)
+  if type(v) == "string" then return string_format("%q", v) end
+  return tostring(v)
+end
+
+-- Checks one value against its spec; returns the value or nil, message.
+local function check_value(name, spec, v)
+  if v == nil then
+    return nil, name .. " is required"
+  end
+  local kind = spec.kind
+  if kind == "integer" then
+    if math_type(v) ~= "integer" then
+      return nil, string_format("%s must be an integer, got %s", name, describe(v))
+    end
+    if (spec.lo and v < spec.lo) or (spec.hi and v > spec.hi) then
+      return nil, string_format("%s must be an integer in %s..%s, got %s", name,
+        tostring(spec.lo or "-inf"), tostring(spec.hi or "inf"), describe(v))
+    end
+  elseif kind == "boolean" then
+    if type(v) ~= "boolean" then
+      return nil, string_format("%s must be true or false, got %s", name, describe(v))
+    end
+  elseif kind == "string" then
+    if type(v) ~= "string" or v == "" then
+      return nil, string_format("%s must be a non-empty string, got %s", name, describe(v))
+    end
+    if spec.pattern and not v:find(spec.pattern) then
+      return nil, string_format("%s must be %s, got %s", name, spec.what or "well-formed", describe(v))
+    end
+  elseif kind == "enum" then
+    local ok = false
+    for _, allowed in ipairs(spec.values) do
+      if v == allowed then ok = true end
+    end
+    if not ok then
+      return nil, string_format("%s must be one of %s, got %s", name,
+        table_concat(spec.values, ", "), describe(v))
+    end
+  elseif kind == "function" then
+    if type(v) ~= "function" then
+      return nil, string_format("%s must be a function, got %s", name, describe(v))
+    end
+  end
+  return v
+end
+
+-- Builds a complete config from a partial one: defaults filled in, every key
+-- checked. Returns the config, or nil and a message naming the key.
+function M.build(input)
+  if input == nil then input = {} end
+  if type(input) ~= "table" then
+    return nil, "config must be a table, got " .. type(input)
+  end
+  for _, section in ipairs(sorted_keys(input)) do
+    if not M.schema[section] then
+      return nil, "unknown config section '" .. section .. "'"
+    end
+    if type(input[section]) ~= "table" then
+      return nil, string_format("config section %s must be a table, got %s", section, type(input[section]))
+    end
+    for _, key in ipairs(sorted_keys(input[section])) do
+      if not M.schema[section][key] then
+        return nil, "unknown config key " .. section .. "." .. key
+      end
+    end
+  end
+  local out = {}
+  for section, specs in pairs(M.schema) do
+    out[section] = {}
+    local given = input[section] or {}
+    for key, spec in pairs(specs) do
+      local v = given[key]
+      if v == nil then v = spec.default end
+      if v ~= nil or not spec.optional then
+        local ok, err = check_value(section .. "." .. key, spec, v)
+        if ok == nil then return nil, err end
+        out[section][key] = ok
+      end
+    end
+  end
+  local l = out.layout
+  if l.timestamp_bits + l.worker_bits + l.sequence_bits ~= 63 then
+    return nil, string_format("layout.sequence_bits: timestamp_bits + worker_bits + sequence_bits "
+      .. "must be 63, got %d + %d + %d", l.timestamp_bits, l.worker_bits, l.sequence_bits)
+  end
+  if out.lease.margin_ms * 2 > out.lease.session_timeout_ms then
+    return nil, string_format("lease.margin_ms must be at most half of lease.session_timeout_ms (%d), got %d",
+      out.lease.session_timeout_ms, out.lease.margin_ms)
+  end
+  return out
+end
+
+-- Loads a config file (a Lua chunk returning a table) in an empty
+-- environment, then builds it.
+function M.load(path)
+  local env = {}
+  local chunk, err = loadfile(path, "t", env)
+  if not chunk then
+    return nil, "cannot read config " .. tostring(path) .. ": " .. tostring(err)
+  end
+  local ok, result = pcall(chunk)
+  if not ok then
+    return nil, "config " .. path .. " failed: " .. tostring(result)
+  end
+  local cfg, berr = M.build(result)
+  if not cfg then
+    return nil, "config " .. path .. ": " .. berr
+  end
+  return cfg
+end
+
+-- Parses and checks a runtime change "section.key" = text (from the CLI).
+-- Returns section, key, value, or nil and a message.
+function M.parse_runtime(name, text)
+  local section, key = tostring(name):match("^(%a+)%.([%w_]+)$")
+  local spec = section and M.schema[section] and M.schema[section][key]
+  if not spec then
+    return nil, "unknown key " .. tostring(name)
+  end
+  if not spec.runtime then
+    return nil, name .. " cannot be changed at runtime (restart with a new config)"
+  end
+  local v
+  if spec.kind == "integer" then
+    if not tostring(text):match("^%-?%d+$") then
+      return nil, string_format("%s must be an integer, got %s", name, describe(text))
+    end
+    v = math.tointeger(tonumber(text))
+  elseif spec.kind == "boolean" then
+    if text == "true" or text == "on" then v = true
+    elseif text == "false" or text == "off" then v = false
+    else return nil, string_format("%s must be true or false, got %s", name, describe(text)) end
+  else
+    v = text
+  end
+  local ok, err = check_value(name, spec, v)
+  if ok == nil then return nil, err end
+  return section, key, ok
+end
+
+return M

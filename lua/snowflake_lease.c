@@ -1,0 +1,423 @@
+/*
+ * snowflake.core, lease part: the ZooKeeper lease (core/sf_lease.h) and
+ * what library mode needs around it (a log queue, sleeping, making the state
+ * directory). Same rules as snowflake_core.c: check, one core call, push.
+ *
+ * The lease logs from its own threads, where no Lua may run. Its lines go
+ * into a bounded process-wide queue that Lua drains with core.logs() (HAProxy
+ * from a task, library mode on status calls) and hands to its own logger.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "binding.h"
+#include "sf_lease.h"
+
+#define LEASE_MT   "snowflake.lease"
+#define LOG_SLOTS  256
+#define LOG_LINE   400
+
+typedef struct llease {
+	sf_lease *lease;   /* NULL once stopped */
+} llease;
+
+/* ---- the log queue ----------------------------------------------------- */
+
+struct log_entry {
+	int  level;
+	char line[LOG_LINE];
+};
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct log_entry log_ring[LOG_SLOTS];
+static unsigned log_head, log_count;
+static uint64_t log_dropped;
+
+/* Runs on the lease's threads: copy and return. A full queue keeps the
+ * oldest lines (the start of an incident) and counts what it drops. */
+static void log_enqueue(void *ctx, int level, const char *line)
+{
+	(void)ctx;
+	pthread_mutex_lock(&log_lock);
+	if (log_count == LOG_SLOTS) {
+		log_dropped++;
+	} else {
+		struct log_entry *e = &log_ring[(log_head + log_count) % LOG_SLOTS];
+
+		e->level = level;
+		snprintf(e->line, sizeof e->line, "%s", line);
+		log_count++;
+	}
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* core.logs([max]) -> array of {level=, line=}, dropped_since_last_call */
+static int l_logs(lua_State *L)
+{
+	lua_Integer max = luaL_optinteger(L, 1, LOG_SLOTS);
+	struct log_entry batch[32];
+	unsigned taken = 0, n;
+	uint64_t dropped;
+
+	luaL_argcheck(L, max >= 1, 1, "max must be at least 1");
+	lua_newtable(L);
+	do {
+		pthread_mutex_lock(&log_lock);
+		n = log_count < 32 ? log_count : 32;
+		if ((lua_Integer)(taken + n) > max)
+			n = (unsigned)(max - taken);
+		for (unsigned i = 0; i < n; i++) {
+			batch[i] = log_ring[log_head];
+			log_head = (log_head + 1) % LOG_SLOTS;
+			log_count--;
+		}
+		pthread_mutex_unlock(&log_lock);
+		for (unsigned i = 0; i < n; i++) {
+			lua_createtable(L, 0, 2);
+			lua_pushinteger(L, batch[i].level);
+			lua_setfield(L, -2, "level");
+			lua_pushstring(L, batch[i].line);
+			lua_setfield(L, -2, "line");
+			lua_rawseti(L, -2, ++taken);
+		}
+	} while (n == 32 && (lua_Integer)taken < max);
+	pthread_mutex_lock(&log_lock);
+	dropped = log_dropped;
+	log_dropped = 0;
+	pthread_mutex_unlock(&log_lock);
+	lua_pushinteger(L, (lua_Integer)dropped);
+	return 2;
+}
+
+/* ---- lease ------------------------------------------------------------- */
+
+static int64_t field_int(lua_State *L, int tbl, const char *key, int64_t dflt, int64_t lo, int64_t hi)
+{
+	int64_t v = dflt;
+	int isint;
+
+	lua_getfield(L, tbl, key);
+	if (!lua_isnil(L, -1)) {
+		v = (int64_t)lua_tointegerx(L, -1, &isint);
+		if (!isint || lua_type(L, -1) != LUA_TNUMBER)
+			return luaL_error(L, "bad config: lease.%s must be an integer", key);
+		if (v < lo || v > hi)
+			return luaL_error(L, "bad config: lease.%s must be in %I..%I", key,
+			                  (lua_Integer)lo, (lua_Integer)hi);
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+/* The string stays referenced by the config table, which the caller holds
+ * until sf_lease_start has copied it. */
+static const char *field_str(lua_State *L, int tbl, const char *key, const char *dflt)
+{
+	const char *v = dflt;
+
+	lua_getfield(L, tbl, key);
+	if (!lua_isnil(L, -1)) {
+		if (lua_type(L, -1) != LUA_TSTRING)
+			return luaL_error(L, "bad config: lease.%s must be a string", key), NULL;
+		v = lua_tostring(L, -1);
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+static const char *const lease_keys[] = {
+	"zk_hosts", "root", "node_name", "state_dir", "session_timeout_ms", "margin_ms",
+	"registry_ahead_ms", "local_ahead_ms", "start_bound_ms", "reclaim_delay_ms", "log_level", NULL
+};
+
+/*
+ * core.lease_start(gen, cfg) -> lease | nil, code, detail
+ * cfg keys: zk_hosts, root, node_name, state_dir, session_timeout_ms,
+ * margin_ms, registry_ahead_ms, local_ahead_ms, start_bound_ms,
+ * reclaim_delay_ms, log_level (syslog 0..7). Unknown keys raise. Starts
+ * threads: call it in the process that serves.
+ */
+static int l_lease_start(lua_State *L)
+{
+	sf_gen *gen = sfl_check_gen(L, 1);
+	sf_lease_config cfg;
+	llease *ud;
+	int rc;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, 2)) {
+		bool known = false;
+
+		lua_pop(L, 1);
+		if (lua_type(L, -1) == LUA_TSTRING)
+			for (int i = 0; lease_keys[i]; i++)
+				known |= strcmp(lua_tostring(L, -1), lease_keys[i]) == 0;
+		if (!known)
+			return luaL_error(L, "bad config: unknown lease key %s", luaL_tolstring(L, -1, NULL));
+	}
+	sf_lease_config_defaults(&cfg);
+	cfg.zk_hosts = field_str(L, 2, "zk_hosts", cfg.zk_hosts);
+	cfg.root = field_str(L, 2, "root", cfg.root);
+	cfg.node_name = field_str(L, 2, "node_name", NULL);
+	cfg.state_dir = field_str(L, 2, "state_dir", cfg.state_dir);
+	cfg.session_timeout_ms = field_int(L, 2, "session_timeout_ms", cfg.session_timeout_ms, 1, 3600000);
+	cfg.margin_ms = field_int(L, 2, "margin_ms", cfg.margin_ms, 0, 3600000);
+	cfg.registry_ahead_ms = field_int(L, 2, "registry_ahead_ms", 0, 0, 86400000);
+	cfg.local_ahead_ms = field_int(L, 2, "local_ahead_ms", cfg.local_ahead_ms, 1, 3600000);
+	cfg.start_bound_ms = field_int(L, 2, "start_bound_ms", cfg.start_bound_ms, 0, 86400000);
+	cfg.reclaim_delay_ms = field_int(L, 2, "reclaim_delay_ms", cfg.reclaim_delay_ms, 0, 86400000);
+	cfg.log_level = (int)field_int(L, 2, "log_level", cfg.log_level, 0, 7);
+	cfg.log = log_enqueue;
+	cfg.log_ctx = NULL;
+
+	ud = sfl_newuserdata(L, sizeof *ud);
+	ud->lease = NULL;
+	luaL_setmetatable(L, LEASE_MT);
+	/* the lease drives the generator: keep it alive as long as the lease */
+	lua_pushvalue(L, 1);
+	sfl_setuservalue(L, -2);
+	rc = sf_lease_start(gen, &cfg, &ud->lease);
+	if (rc != SF_OK) {
+		lua_pushnil(L);
+		lua_pushstring(L, sf_code_name(rc));
+		lua_pushfstring(L, "cannot start the lease with registry %s under %s: %s", cfg.zk_hosts,
+		                cfg.root, sf_code_text(rc));
+		return 3;
+	}
+	return 1;
+}
+
+static llease *check_lease(lua_State *L)
+{
+	llease *ud = luaL_checkudata(L, 1, LEASE_MT);
+
+	if (!ud->lease)
+		luaL_error(L, "the lease is stopped");
+	return ud;
+}
+
+static void set_int(lua_State *L, const char *key, int64_t v)
+{
+	lua_pushinteger(L, (lua_Integer)v);
+	lua_setfield(L, -2, key);
+}
+
+/* lease:status() -> table; worker is absent when none is held */
+static int l_lease_status(lua_State *L)
+{
+	llease *ud = check_lease(L);
+	sf_lease_status st;
+	char session[24];
+
+	sf_lease_status_get(ud->lease, &st);
+	lua_createtable(L, 0, 20);
+	lua_pushstring(L, sf_lease_state_name(st.state));
+	lua_setfield(L, -2, "state");
+	if (st.worker >= 0)
+		set_int(L, "worker", st.worker);
+	set_int(L, "lease_ms_left", st.lease_ms_left);
+	lua_pushstring(L, sf_code_name(st.reason));
+	lua_setfield(L, -2, "reason");
+	lua_pushstring(L, st.detail);
+	lua_setfield(L, -2, "detail");
+	snprintf(session, sizeof session, "0x%" PRIx64, (uint64_t)st.session_id);
+	lua_pushstring(L, session);
+	lua_setfield(L, -2, "session");
+	set_int(L, "negotiated_timeout_ms", st.negotiated_timeout_ms);
+	set_int(L, "mint_ready_unix_ms", st.mint_ready_unix_ms);
+	set_int(L, "registry_mark_ms", st.registry_mark_ms == INT64_MIN ? 0 : st.registry_mark_ms);
+	set_int(L, "local_mark_ms", st.local_mark_ms == INT64_MIN ? 0 : st.local_mark_ms);
+	set_int(L, "registry_round_trips", (int64_t)st.registry_round_trips);
+	set_int(L, "claims", (int64_t)st.claims);
+	set_int(L, "canaries", (int64_t)st.canaries);
+	set_int(L, "sessions", (int64_t)st.sessions);
+	set_int(L, "last_rtt_us", st.last_rtt_us);
+	set_int(L, "started_unix_ms", st.started_unix_ms);
+	set_int(L, "first_mint_ready_unix_ms", st.first_mint_ready_unix_ms);
+	return 1;
+}
+
+/* lease:park(bool) */
+static int l_lease_park(lua_State *L)
+{
+	llease *ud = check_lease(L);
+
+	luaL_checktype(L, 2, LUA_TBOOLEAN);
+	sf_lease_park(ud->lease, lua_toboolean(L, 2));
+	return 0;
+}
+
+/* lease:stop(): releases the worker node and closes the session; blocks up
+ * to about a session timeout. Idempotent. */
+static int l_lease_stop(lua_State *L)
+{
+	llease *ud = luaL_checkudata(L, 1, LEASE_MT);
+
+	if (ud->lease) {
+		sf_lease_stop(ud->lease);
+		ud->lease = NULL;
+	}
+	return 0;
+}
+
+/* lease:quarantine_list() -> array of {worker=, record=} | nil, code, detail */
+static int l_lease_quarantine_list(lua_State *L)
+{
+	llease *ud = check_lease(L);
+	char buf[16384];
+	int rc = sf_lease_quarantine_list(ud->lease, buf, sizeof buf);
+	lua_Integer n = 0;
+
+	if (rc != SF_OK) {
+		lua_pushnil(L);
+		lua_pushstring(L, sf_code_name(rc));
+		lua_pushfstring(L, "cannot list the quarantine: %s", sf_code_text(rc));
+		return 3;
+	}
+	lua_newtable(L);
+	for (char *line = buf, *next; *line; line = next) {
+		char *nl = strchr(line, '\n');
+		char *space = strchr(line, ' ');
+
+		next = nl ? nl + 1 : line + strlen(line);
+		if (nl)
+			*nl = '\0';
+		if (!space)
+			continue;
+		*space = '\0';
+		lua_createtable(L, 0, 2);
+		lua_pushinteger(L, (lua_Integer)strtoll(line, NULL, 10));
+		lua_setfield(L, -2, "worker");
+		lua_pushstring(L, space + 1);
+		lua_setfield(L, -2, "record");
+		lua_rawseti(L, -2, ++n);
+	}
+	return 1;
+}
+
+/* lease:quarantine_clear(worker) -> true | nil, code, detail */
+static int l_lease_quarantine_clear(lua_State *L)
+{
+	llease *ud = check_lease(L);
+	lua_Integer worker = luaL_checkinteger(L, 2);
+	int rc;
+
+	luaL_argcheck(L, worker >= 0 && worker <= 65535, 2, "worker must be 0..65535");
+	rc = sf_lease_quarantine_clear(ud->lease, (uint32_t)worker);
+	if (rc != SF_OK) {
+		lua_pushnil(L);
+		lua_pushstring(L, sf_code_name(rc));
+		lua_pushfstring(L, "cannot clear the quarantine of worker %d: %s", (int)worker, sf_code_text(rc));
+		return 3;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int lease_gc(lua_State *L)
+{
+	return l_lease_stop(L);
+}
+
+static int lease_tostring(lua_State *L)
+{
+	llease *ud = luaL_checkudata(L, 1, LEASE_MT);
+
+	lua_pushfstring(L, "snowflake.lease (%s)", ud->lease ? "running" : "stopped");
+	return 1;
+}
+
+/* ---- library-mode helpers ---------------------------------------------- */
+
+/* core.sleep_ms(ms): blocks the calling thread (library mode; never inside
+ * HAProxy, which has core.msleep) */
+static int l_sleep_ms(lua_State *L)
+{
+	lua_Integer ms = luaL_checkinteger(L, 1);
+	struct timespec ts;
+
+	luaL_argcheck(L, ms >= 0 && ms <= 3600000, 1, "ms must be 0..3600000");
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+	return 0;
+}
+
+/* core.mkdir_p(path[, mode]) -> true | nil, "state_io", detail */
+static int l_mkdir_p(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	lua_Integer mode = luaL_optinteger(L, 2, 0750);
+	char buf[4096];
+	size_t len = strlen(path);
+	struct stat st;
+
+	luaL_argcheck(L, len > 0 && len < sizeof buf && path[0] == '/', 1, "an absolute path is needed");
+	memcpy(buf, path, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		char saved = buf[i];
+
+		buf[i] = '\0';
+		if (mkdir(buf, (mode_t)mode) == -1 && errno != EEXIST) {
+			int err = errno;
+
+			lua_pushnil(L);
+			lua_pushliteral(L, "state_io");
+			lua_pushfstring(L, "cannot create %s: %s", buf, strerror(err));
+			return 3;
+		}
+		buf[i] = saved;
+	}
+	if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "state_io");
+		lua_pushfstring(L, "%s is not a directory", path);
+		return 3;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static const luaL_Reg lease_methods[] = {
+	{ "status", l_lease_status },
+	{ "park", l_lease_park },
+	{ "stop", l_lease_stop },
+	{ "quarantine_list", l_lease_quarantine_list },
+	{ "quarantine_clear", l_lease_quarantine_clear },
+	{ NULL, NULL }
+};
+
+static const luaL_Reg lease_meta[] = {
+	{ "__gc", lease_gc },
+	{ "__tostring", lease_tostring },
+	{ NULL, NULL }
+};
+
+static const luaL_Reg lease_functions[] = {
+	{ "lease_start", l_lease_start },
+	{ "logs", l_logs },
+	{ "sleep_ms", l_sleep_ms },
+	{ "mkdir_p", l_mkdir_p },
+	{ NULL, NULL }
+};
+
+void sfl_lease_open(lua_State *L)
+{
+	luaL_newmetatable(L, LEASE_MT);
+	luaL_setfuncs(L, lease_meta, 0);
+	lua_newtable(L);
+	luaL_setfuncs(L, lease_methods, 0);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+	luaL_setfuncs(L, lease_functions, 0);
+}
