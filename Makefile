@@ -32,12 +32,12 @@ ZK_TESTS    := $(sort $(wildcard tests/zk/*_test.sh))
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
-DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-busted \
-                libzookeeper-mt-dev zookeeper keepalived iproute2 wrk faketime
+DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-busted lua-socket \
+                libzookeeper-mt-dev zookeeper keepalived iproute2 wrk faketime socat curl prometheus
 
 RESULTS := $(BUILD)/results
 
-.PHONY: install all core lua test test-c test-san test-tsan test-lua test-zk bench deps help clean
+.PHONY: run install all core lua test test-c test-san test-tsan test-lua test-zk bench deps help clean
 .DEFAULT_GOAL := all
 
 all: core lua ## build the core library and the Lua modules into build/
@@ -62,7 +62,7 @@ $(CORE_SO): $(CORE_OBJ)
 # program, HAProxy or the lua interpreter, provides the symbols).
 # --exclude-libs: the module exports luaopen_snowflake_core only, so its calls
 # never bind to another copy of the core loaded in the same process.
-LUA_SRC := lua/snowflake_core.c lua/snowflake_lease.c
+LUA_SRC := lua/snowflake_core.c lua/snowflake_lease.c lua/snowflake_serve.c
 $(BUILD)/lua%/snowflake/core.so: $(LUA_SRC) lua/compat.h lua/binding.h $(CORE_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -I core -I/usr/include/lua$* -shared -Wl,--exclude-libs,ALL \
@@ -118,6 +118,12 @@ $(BUILD)/bench/bench_core: tests/bench/bench_core.c $(CORE_A)
 bench: $(BUILD)/bench/bench_core ## print the benchmark table (BENCH name value unit)
 	@$(BUILD)/bench/bench_core $(BENCH_ROUNDS)
 
+# ---- running -------------------------------------------------------------
+
+PORT ?= 8080
+run: deps all ## start ZooKeeper and HAProxy serving the API on 127.0.0.1:$(PORT), in the foreground
+	@PORT=$(PORT) haproxy/run.sh
+
 # ---- install -------------------------------------------------------------
 
 install: all ## install the library, headers and Lua modules under $(DESTDIR)$(PREFIX)
@@ -130,7 +136,7 @@ install: all ## install the library, headers and Lua modules under $(DESTDIR)$(P
 		set -e; \
 		install -d $(DESTDIR)$(PREFIX)/share/lua/$$v/snowflake $(DESTDIR)$(PREFIX)/lib/lua/$$v/snowflake; \
 		install -m 0644 lua/snowflake.lua $(DESTDIR)$(PREFIX)/share/lua/$$v/snowflake.lua; \
-		install -m 0644 lua/snowflake/config.lua $(DESTDIR)$(PREFIX)/share/lua/$$v/snowflake/config.lua; \
+		install -m 0644 lua/snowflake/config.lua lua/snowflake/ladder.lua lua/snowflake/http.lua $(DESTDIR)$(PREFIX)/share/lua/$$v/snowflake/; \
 		install -m 0755 $(BUILD)/lua$$v/snowflake/core.so $(DESTDIR)$(PREFIX)/lib/lua/$$v/snowflake/core.so; \
 		echo "installed Lua $$v modules under $(DESTDIR)$(PREFIX)"; \
 	done

@@ -521,6 +521,44 @@ int sf_next_batch(sf_gen *gen, int64_t *out, uint32_t n, sf_report *report, int6
 	return SF_OK;
 }
 
+int sf_gen_probe(const sf_gen *gen, sf_report *report)
+{
+	const uint64_t grant = atomic_load_explicit(&gen->grant, memory_order_acquire);
+	const uint64_t last = atomic_load_explicit(&gen->last, memory_order_acquire);
+	struct timespec now;
+
+	if (report) {
+		report->wait_ns = 0;
+		report->regression_ms = 0;
+	}
+	if (!(grant & GRANT_VALID))
+		return atomic_load_explicit(&gen->revoke_code, memory_order_relaxed);
+	if (sf_clock_mono_ns(gen->real_clock ? NULL : &gen->clock) >=
+	    (int64_t)((grant & ~GRANT_VALID) >> 16) * SF_NS_PER_MS)
+		return SF_E_FENCED;
+
+	const int64_t now_ms = gen_wall_ms_rel(gen, &now);
+	const int64_t last_ms = (int64_t)(last >> gen->seq_bits);
+
+	if (now_ms < last_ms) {
+		const int64_t regression_ms = last_ms - now_ms;
+
+		if (report) {
+			report->regression_ms = regression_ms;
+			report->wait_ns = (last_ms + 1) * SF_NS_PER_MS - timespec_ns_rel(gen, &now);
+		}
+		if (atomic_load_explicit(&gen->borrow, memory_order_relaxed) && (last & gen->seq_mask) != gen->seq_mask)
+			return SF_OK;
+		return regression_ms <= atomic_load_explicit(&gen->max_wait_ms, memory_order_relaxed)
+		       ? SF_E_CLOCK_WAIT : SF_E_CLOCK_REGRESSED;
+	}
+	if (now_ms > atomic_load_explicit(&gen->ceiling_rel_ms, memory_order_acquire))
+		return SF_E_HWM_STALLED;
+	if (now_ms > gen->max_ts_rel)
+		return SF_E_TIMESTAMP_OVERFLOW;
+	return SF_OK;
+}
+
 void sf_gen_stats_get(const sf_gen *gen, sf_gen_stats *out)
 {
 	out->clock_waits = atomic_load_explicit(&gen->clock_waits, memory_order_relaxed);

@@ -202,6 +202,10 @@ SF_API int  sf_next_batch(sf_gen *gen, int64_t *out, uint32_t n, sf_report *repo
                           int64_t spin_limit_ns);
 
 SF_API void sf_gen_stats_get(const sf_gen *gen, sf_gen_stats *out);
+/* Would a mint succeed now? The checks of sf_next without reserving
+ * anything (for health checks): SF_OK or the code a mint would refuse with,
+ * report filled as sf_next would. Counts nothing. */
+SF_API int  sf_gen_probe(const sf_gen *gen, sf_report *report);
 
 /* On start (or on claiming a worker ID): the clock must pass the larger of
  * the stored local mark and the supplied (registry) mark. Returns SF_OK once

@@ -16,10 +16,10 @@
 
 local core = require "snowflake.core"
 local config = require "snowflake.config"
+local ladder = require "snowflake.ladder"
 
 local type, pairs, setmetatable, tostring = type, pairs, setmetatable, tostring
 local string_format = string.format
-local math_max, math_floor = math.max, math.floor
 local io_stderr = io.stderr
 
 local M = { VERSION = core.VERSION }
@@ -27,12 +27,6 @@ local M = { VERSION = core.VERSION }
 -- syslog levels, as the lease reports them
 local LEVEL_NAMES = { [0] = "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" }
 
--- A wait longer than this is refused whatever a policy says: regressions are
--- waited out in milliseconds, not minutes.
-local WAIT_CEILING_MS = 60000
--- With an operator's ladder every regression comes back as "clock_wait" and
--- the function decides; the generator's own bound is pushed out of the way.
-local POLICY_FUNCTION_BOUND_MS = WAIT_CEILING_MS
 
 local function default_log(level, line)
   if level <= 5 then
@@ -54,50 +48,16 @@ function Node:drain_logs()
   end
 end
 
--- The clock ladder: "wait" or "refuse" for a regression the generator
--- reports as clock_wait. The default waits (the generator already refused
--- anything above clock.max_wait_ms); an operator's function sees the facts.
-function Node:_decide(wait_ns)
-  local fn = self._cfg.clock.policy
-  if not fn then return "wait" end
-  local wait_ms = (wait_ns + 999999) // 1000000
-  local ok, verdict = pcall(fn, {
-    regression_ms = math_max(wait_ms - 1, 0),
-    wait_ms = wait_ms,
-    max_wait_ms = self._cfg.clock.max_wait_ms,
-    borrow = self._cfg.clock.borrow,
-  })
-  if not ok then
-    self._log(3, "clock.policy raised an error, refusing: " .. tostring(verdict))
-    return "refuse"
-  end
-  return verdict == "wait" and "wait" or "refuse"
-end
-
--- The slow path after a refusal: waits out what the ladder allows, then
--- tries again. mint() is gen:next or a closure over gen:next_ids.
+-- The slow path after a refusal: the shared clock ladder, then a record of
+-- the refusal for status().
 function Node:_retry(mint, code, detail, wait_ns)
-  local waited_ms = 0
-  while code == "clock_wait" or code == "sequence_exhausted" do
-    if code == "clock_wait" and self:_decide(wait_ns) ~= "wait" then
-      self._log(3, "clock regression refused by clock.policy: " .. tostring(detail))
-      return nil, "clock_regressed", detail
-    end
-    local ms = math_max((wait_ns + 999999) // 1000000, 1)
-    if waited_ms + ms > WAIT_CEILING_MS then
-      return nil, "clock_regressed", detail
-    end
-    self._sleep(ms)
-    waited_ms = waited_ms + ms
-    local result
-    result, code, detail, wait_ns = mint()
-    if result then return result end
+  local r1, r2, r3 = self._ladder:retry(mint, code, detail, wait_ns)
+  if r1 then return r1, r2, r3 end
+  if r2 == "clock_regressed" then
+    self._log(3, "PAGE clock regressed: " .. tostring(r3))
   end
-  if code == "clock_regressed" then
-    self._log(3, "PAGE clock regressed: " .. tostring(detail))
-  end
-  self._last_refusal, self._last_refusal_ms = code, core.wall_ns() // 1000000
-  return nil, code, detail
+  self._last_refusal, self._last_refusal_ms = r2, core.wall_ns() // 1000000
+  return nil, r2, r3
 end
 
 -- node:next_id() -> integer | nil, code, detail
@@ -175,9 +135,8 @@ function Node:set(name, value)
 end
 
 function Node:_apply_clock()
-  local clock = self._cfg.clock
-  self._gen:set_borrow(clock.borrow)
-  self._gen:set_max_wait_ms(clock.policy and POLICY_FUNCTION_BOUND_MS or clock.max_wait_ms)
+  self._gen:set_borrow(self._cfg.clock.borrow)
+  self._gen:set_max_wait_ms(self._ladder:generator_bound_ms())
 end
 
 function Node:park(on)
@@ -271,9 +230,10 @@ function M.start(input, options)
   })
   if not lease then return nil, lcode, ldetail end
 
+  local sleep = options.sleep or core.sleep_ms
   local node = setmetatable({
-    _cfg = cfg, _gen = gen, _lease = lease, _log = log,
-    _sleep = options.sleep or core.sleep_ms,
+    _cfg = cfg, _gen = gen, _lease = lease, _log = log, _sleep = sleep,
+    _ladder = ladder.new(cfg.clock, sleep, log),
   }, Node)
   node:_apply_clock()
   M._running = node

@@ -37,7 +37,7 @@
 
 #define SFL_VERSION "0.1.0"
 
-#define GEN_MT    "snowflake.gen"
+#define GEN_MT    SFL_GEN_MT
 #define CLOCK_MT  "snowflake.clock"
 #define KEEPER_MT "snowflake.keeper"
 
@@ -1309,5 +1309,6 @@ SFL_EXPORT int luaopen_snowflake_core(lua_State *L)
 	lua_pushliteral(L, SFL_VERSION);
 	lua_setfield(L, -2, "VERSION");
 	sfl_lease_open(L);
+	sfl_serve_open(L);
 	return 1;
 }

@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "binding.h"
 #include "sf_lease.h"
@@ -23,9 +25,20 @@
 #define LOG_SLOTS  256
 #define LOG_LINE   400
 
+#define ADMIN_MT   "snowflake.lease_admin"
+
 typedef struct llease {
 	sf_lease *lease;   /* NULL once stopped */
+	bool      shared;  /* a handle to the process lease: __gc leaves it running */
 } llease;
+
+/* The process lease (the documented exception to "no C state in globals",
+ * like the process generator): HAProxy runs one Lua state per thread and
+ * all of them must reach the one lease the process holds. The pid guards
+ * against a forked child using its parent's lease, whose threads it lacks. */
+static pthread_mutex_t proc_lease_lock = PTHREAD_MUTEX_INITIALIZER;
+static sf_lease *proc_lease;
+static pid_t proc_lease_pid;
 
 /* ---- the log queue ----------------------------------------------------- */
 
@@ -179,6 +192,7 @@ static int l_lease_start(lua_State *L)
 
 	ud = sfl_newuserdata(L, sizeof *ud);
 	ud->lease = NULL;
+	ud->shared = false;
 	luaL_setmetatable(L, LEASE_MT);
 	/* the lease drives the generator: keep it alive as long as the lease */
 	lua_pushvalue(L, 1);
@@ -191,6 +205,68 @@ static int l_lease_start(lua_State *L)
 		                cfg.root, sf_code_text(rc));
 		return 3;
 	}
+	return 1;
+}
+
+static void push_shared_handle(lua_State *L, sf_lease *lease)
+{
+	llease *ud = sfl_newuserdata(L, sizeof *ud);
+
+	ud->lease = lease;
+	ud->shared = true;
+	luaL_setmetatable(L, LEASE_MT);
+}
+
+/*
+ * core.process_lease_start(gen, cfg) -> lease, started | nil, code, detail
+ * Starts the lease of this process once: the first caller in the process
+ * starts it (started = true), later callers (other threads' Lua states) get
+ * a handle to the same lease (started = false). The generator must be the
+ * process generator, which is never freed.
+ */
+static int l_process_lease_start(lua_State *L)
+{
+	int results;
+
+	pthread_mutex_lock(&proc_lease_lock);
+	if (proc_lease && proc_lease_pid == getpid()) {
+		sf_lease *lease = proc_lease;
+
+		pthread_mutex_unlock(&proc_lease_lock);
+		push_shared_handle(L, lease);
+		lua_pushboolean(L, 0);
+		return 2;
+	}
+	/* starting under the lock: two threads never both start one */
+	results = l_lease_start(L);
+	if (results == 1) {
+		llease *ud = luaL_checkudata(L, -1, LEASE_MT);
+
+		ud->shared = true;
+		proc_lease = ud->lease;
+		proc_lease_pid = getpid();
+	}
+	pthread_mutex_unlock(&proc_lease_lock);
+	if (results == 1) {
+		lua_pushboolean(L, 1);
+		return 2;
+	}
+	return results;
+}
+
+/* core.process_lease() -> lease | nil: a handle to this process's lease */
+static int l_process_lease(lua_State *L)
+{
+	sf_lease *lease = NULL;
+
+	pthread_mutex_lock(&proc_lease_lock);
+	if (proc_lease_pid == getpid())
+		lease = proc_lease;
+	pthread_mutex_unlock(&proc_lease_lock);
+	if (!lease)
+		lua_pushnil(L);
+	else
+		push_shared_handle(L, lease);
 	return 1;
 }
 
@@ -261,6 +337,12 @@ static int l_lease_stop(lua_State *L)
 	llease *ud = luaL_checkudata(L, 1, LEASE_MT);
 
 	if (ud->lease) {
+		if (ud->shared) {
+			pthread_mutex_lock(&proc_lease_lock);
+			if (proc_lease == ud->lease)
+				proc_lease = NULL;
+			pthread_mutex_unlock(&proc_lease_lock);
+		}
 		sf_lease_stop(ud->lease);
 		ud->lease = NULL;
 	}
@@ -323,7 +405,151 @@ static int l_lease_quarantine_clear(lua_State *L)
 
 static int lease_gc(lua_State *L)
 {
+	llease *ud = luaL_checkudata(L, 1, LEASE_MT);
+
+	if (ud->shared)
+		return 0; /* the process lease outlives any one handle */
 	return l_lease_stop(L);
+}
+
+/* ---- asynchronous administration --------------------------------------- */
+
+/*
+ * The quarantine calls block on ZooKeeper for up to a session timeout, so an
+ * event loop (HAProxy's CLI) must not make them: lease:admin(op[, worker])
+ * runs the call on a thread of its own and returns a request; req:poll()
+ * answers nil while it runs, then what the synchronous call would have.
+ * The request record is shared by the thread and the userdata; the last
+ * one to let go frees it.
+ */
+struct admin_req {
+	pthread_mutex_t lock;
+	int        refs;
+	bool       done;
+	bool       list;
+	uint32_t   worker;
+	sf_lease  *lease;
+	int        rc;
+	char       text[16384];
+};
+
+typedef struct ladmin {
+	struct admin_req *req;
+} ladmin;
+
+static void admin_release(struct admin_req *req)
+{
+	bool last;
+
+	pthread_mutex_lock(&req->lock);
+	last = --req->refs == 0;
+	pthread_mutex_unlock(&req->lock);
+	if (last) {
+		pthread_mutex_destroy(&req->lock);
+		free(req);
+	}
+}
+
+static void *admin_thread(void *arg)
+{
+	struct admin_req *req = arg;
+	int rc;
+
+	if (req->list)
+		rc = sf_lease_quarantine_list(req->lease, req->text, sizeof req->text);
+	else
+		rc = sf_lease_quarantine_clear(req->lease, req->worker);
+	pthread_mutex_lock(&req->lock);
+	req->rc = rc;
+	req->done = true;
+	pthread_mutex_unlock(&req->lock);
+	admin_release(req);
+	return NULL;
+}
+
+/* lease:admin("quarantine_list") | lease:admin("quarantine_clear", worker) -> request */
+static int l_lease_admin(lua_State *L)
+{
+	llease *ud = check_lease(L);
+	static const char *const ops[] = { "quarantine_list", "quarantine_clear", NULL };
+	int op = luaL_checkoption(L, 2, NULL, ops);
+	struct admin_req *req;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t tid;
+	ladmin *h;
+	int rc;
+
+	req = calloc(1, sizeof *req);
+	if (!req)
+		return luaL_error(L, "out of memory");
+	if (op == 1) {
+		lua_Integer w = luaL_checkinteger(L, 3);
+
+		if (w < 0 || w > 65535) {
+			free(req);
+			return luaL_argerror(L, 3, "worker must be 0..65535");
+		}
+		req->worker = (uint32_t)w;
+	}
+	pthread_mutex_init(&req->lock, NULL);
+	req->refs = 2;
+	req->list = op == 0;
+	req->lease = ud->lease;
+	h = sfl_newuserdata(L, sizeof *h);
+	h->req = req;
+	luaL_setmetatable(L, ADMIN_MT);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&tid, &attr, admin_thread, req);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		req->done = true;
+		req->rc = SF_E_NOMEM;
+		admin_release(req); /* the thread's reference */
+	}
+	return 1;
+}
+
+/* req:poll() -> nil while running | true[, text] | nil, code, detail */
+static int l_admin_poll(lua_State *L)
+{
+	ladmin *h = luaL_checkudata(L, 1, ADMIN_MT);
+	struct admin_req *req = h->req;
+	bool done;
+	int rc;
+
+	pthread_mutex_lock(&req->lock);
+	done = req->done;
+	rc = req->rc;
+	pthread_mutex_unlock(&req->lock);
+	if (!done) {
+		lua_pushnil(L);
+		return 1;
+	}
+	if (rc != SF_OK) {
+		lua_pushnil(L);
+		lua_pushstring(L, sf_code_name(rc));
+		lua_pushstring(L, sf_code_text(rc));
+		return 3;
+	}
+	lua_pushboolean(L, 1);
+	lua_pushstring(L, req->list ? req->text : "");
+	return 2;
+}
+
+static int admin_gc(lua_State *L)
+{
+	ladmin *h = luaL_checkudata(L, 1, ADMIN_MT);
+
+	if (h->req) {
+		admin_release(h->req);
+		h->req = NULL;
+	}
+	return 0;
 }
 
 static int lease_tostring(lua_State *L)
@@ -394,6 +620,7 @@ static const luaL_Reg lease_methods[] = {
 	{ "stop", l_lease_stop },
 	{ "quarantine_list", l_lease_quarantine_list },
 	{ "quarantine_clear", l_lease_quarantine_clear },
+	{ "admin", l_lease_admin },
 	{ NULL, NULL }
 };
 
@@ -405,6 +632,8 @@ static const luaL_Reg lease_meta[] = {
 
 static const luaL_Reg lease_functions[] = {
 	{ "lease_start", l_lease_start },
+	{ "process_lease_start", l_process_lease_start },
+	{ "process_lease", l_process_lease },
 	{ "logs", l_logs },
 	{ "sleep_ms", l_sleep_ms },
 	{ "mkdir_p", l_mkdir_p },
@@ -417,6 +646,14 @@ void sfl_lease_open(lua_State *L)
 	luaL_setfuncs(L, lease_meta, 0);
 	lua_newtable(L);
 	luaL_setfuncs(L, lease_methods, 0);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+	luaL_newmetatable(L, ADMIN_MT);
+	lua_pushcfunction(L, admin_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_newtable(L);
+	lua_pushcfunction(L, l_admin_poll);
+	lua_setfield(L, -2, "poll");
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 	luaL_setfuncs(L, lease_functions, 0);

@@ -49,8 +49,8 @@ M.schema = {
     policy           = func(),
     -- the boot-time adjtimex check: what an unsynchronised clock or a large
     -- maximum error does
-    discipline       = enum({ "refuse", "log", "ignore" }, "log", true),
-    max_error_ms     = int(1, 3600000, 500, true),
+    discipline       = enum({ "refuse", "log", "ignore" }, "log"),
+    max_error_ms     = int(1, 3600000, 500),
   },
   lease = {
     zk_hosts           = str("127.0.0.1:2181", "^[%w%.%-_:,%[%]]+$", "host:port[,host:port...]"),

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Runs edge-snowflake in the foreground: a local single-node ZooKeeper (unless
+# ZK_HOSTS names one) and one HAProxy serving the API. SIGINT (Ctrl-C) or
+# SIGTERM stops everything this script started, by PID.
+#
+# Environment (all optional):
+#   PORT       HTTP port (8080)          BIND_ADDR  address (127.0.0.1)
+#   RUN_DIR    state, logs, sockets (build/run)
+#   CONFIG     a Lua config file; default: one written into RUN_DIR that points
+#              at the ZooKeeper started here
+#   ZK_HOSTS   use this ZooKeeper instead of starting one
+#   THREADS    HAProxy threads (2)       LOG_TARGET HAProxy log target (stderr)
+#   HAPROXY_ENV_PREFIX  a command put before haproxy (e.g. a faketime wrapper)
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+run_dir=${RUN_DIR:-$top/build/run}
+port=${PORT:-8080}
+mkdir -p "$run_dir"
+run_dir=$(cd "$run_dir" && pwd)
+
+say() { printf 'edge-snowflake: %s\n' "$*" >&2; }
+
+haproxy_pid=
+started_zk=
+cleanup() {
+	trap - INT TERM EXIT
+	if [ -n "$haproxy_pid" ] && kill -0 "$haproxy_pid" 2>/dev/null; then
+		kill -TERM "$haproxy_pid" 2>/dev/null
+		for _ in $(seq 1 50); do kill -0 "$haproxy_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$haproxy_pid" 2>/dev/null
+	fi
+	if [ -n "$started_zk" ]; then
+		zk_stop "$run_dir/zk" >/dev/null 2>&1
+	fi
+	say "stopped"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+zk_hosts=${ZK_HOSTS:-}
+if [ -z "$zk_hosts" ]; then
+	. "$top/tests/lib/zk.sh"
+	# session timeouts of 1..10 s are negotiable with a 500 ms tick
+	export ZK_TICK_MS=${ZK_TICK_MS:-500}
+	if ! zk_hosts=$(zk_start "$run_dir/zk"); then
+		say "ZooKeeper did not start; see $run_dir/zk/zookeeper.log"
+		exit 1
+	fi
+	started_zk=1
+	say "ZooKeeper on $zk_hosts"
+fi
+
+config=${CONFIG:-}
+if [ -z "$config" ]; then
+	config=$run_dir/snowflake.conf.lua
+	cat >"$config" <<CONF
+-- written by haproxy/run.sh; see README.md for every key
+return {
+  lease = { zk_hosts = "$zk_hosts", root = "/snowflake/local" },
+  state = { dir = "$run_dir/state" },
+}
+CONF
+fi
+
+# what the HAProxy configuration needs from the Lua config
+if ! derived=$(cd "$top" && LUA_PATH="$top/lua/?.lua;;" lua5.3 -e '
+	local cfg, err = require("snowflake.config").load(arg[1])
+	if not cfg then io.stderr:write(err, "\n") os.exit(1) end
+	print(1 << cfg.layout.sequence_bits, (1 << cfg.layout.worker_bits) - 1,
+	      cfg.limits.rate_per_10s, cfg.limits.retry_after_s, cfg.http.node_name or cfg.lease.node_name or "")
+' "$config"); then
+	say "invalid config $config"
+	exit 1
+fi
+read -r seq_div worker_mask rate retry_after node <<<"$derived"
+
+export SNOWFLAKE_CONFIG=$config
+export SF_HOME=$top
+export SF_LUA_CPATH=$top/build/lua5.3
+export SF_BIND=${BIND_ADDR:-127.0.0.1}:$port
+export SF_SOCKET=$run_dir/haproxy.sock
+export SF_THREADS=${THREADS:-2}
+export SF_LOG_TARGET=${LOG_TARGET:-stderr}
+export SF_SEQ_DIV=$seq_div SF_WORKER_MASK=$worker_mask SF_RATE=$rate SF_RETRY_AFTER=$retry_after
+export SF_NODE=${node:-$(hostname)}
+
+if ! haproxy -c -q -f "$top/haproxy/haproxy.cfg"; then
+	say "haproxy -c failed"
+	exit 1
+fi
+# shellcheck disable=SC2086
+${HAPROXY_ENV_PREFIX:-} haproxy -W -db -q -f "$top/haproxy/haproxy.cfg" -p "$run_dir/haproxy.pid" &
+haproxy_pid=$!
+say "HAProxy (pid $haproxy_pid) serving http://$SF_BIND  (CLI: socat - UNIX:$SF_SOCKET)"
+wait "$haproxy_pid"
+status=$?
+haproxy_pid=
+exit "$status"
