@@ -931,6 +931,19 @@ static void step_minting(sf_lease *lease)
 		set_state(lease, SF_LEASE_MINTING, SF_OK, "minting as worker %" PRId32, lease->worker);
 }
 
+/* The margin in force: the configured one, but at most half the negotiated
+ * timeout, or the fence would close before the next keep-alive could open it. */
+static void set_margin(sf_lease *lease)
+{
+	lease->margin_ms = lease->cfg.margin_ms;
+	if (lease->margin_ms > lease->timeout_ms / 2) {
+		lease->margin_ms = lease->timeout_ms / 2;
+		lease_log(lease, LOG_WARNING, "lease: lease.margin_ms %" PRId64 " is more than half"
+		          " the negotiated session timeout %" PRId64 " ms; using %" PRId64,
+		          lease->cfg.margin_ms, lease->timeout_ms, lease->margin_ms);
+	}
+}
+
 static void step(sf_lease *lease)
 {
 	struct session *s;
@@ -960,19 +973,14 @@ static void step(sf_lease *lease)
 			          " to %" PRId64 " ms", lease->timeout_ms, negotiated);
 			lease->timeout_ms = negotiated;
 			atomic_store(&s->timeout_ns, negotiated * SF_NS_PER_MS);
+			set_margin(lease);
 		}
 
 		if (id != lease->session_id) {
 			lease->session_id = id;
 			lease->timeout_ms = zoo_recv_timeout(s->zh);
 			atomic_store(&s->timeout_ns, lease->timeout_ms * SF_NS_PER_MS);
-			lease->margin_ms = lease->cfg.margin_ms;
-			if (lease->margin_ms > lease->timeout_ms / 2) {
-				lease->margin_ms = lease->timeout_ms / 2;
-				lease_log(lease, LOG_WARNING, "lease: lease.margin_ms %" PRId64 " is more than half"
-				          " the negotiated session timeout %" PRId64 " ms; using %" PRId64,
-				          lease->cfg.margin_ms, lease->timeout_ms, lease->margin_ms);
-			}
+			set_margin(lease);
 			pthread_mutex_lock(&lease->lock);
 			lease->status.sessions++;
 			pthread_mutex_unlock(&lease->lock);
