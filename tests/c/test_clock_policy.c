@@ -154,8 +154,43 @@ static void test_sequence_exhaustion(void)
 	teardown(&f);
 }
 
+/* The health probe agrees with minting and consumes nothing. */
+static void test_probe(void)
+{
+	struct fixture f;
+	sf_gen_stats before, after;
+	sf_report rep;
+	int64_t id, last;
+
+	setup(&f, (sf_layout)SF_LAYOUT_DEFAULT);
+	test_clock_set_ms(&f.tc, TEST_T0_MS + 300);
+	CHECK_RC(sf_gen_probe(f.gen, NULL), SF_OK, "probe: a granted generator can mint");
+	sf_next(f.gen, &last, NULL);
+	f.tc.wall_ns -= 5 * TEST_MS;
+	sf_gen_stats_get(f.gen, &before);
+	CHECK_RC(sf_gen_probe(f.gen, &rep), SF_E_CLOCK_WAIT, "probe: 5 ms back is a wait");
+	CHECK(rep.regression_ms == 5, "probe: with its size (%lld)", (long long)rep.regression_ms);
+	f.tc.wall_ns -= 100 * TEST_MS;
+	CHECK_RC(sf_gen_probe(f.gen, NULL), SF_E_CLOCK_REGRESSED, "probe: 105 ms back refuses");
+	sf_gen_stats_get(f.gen, &after);
+	CHECK(after.clock_waits == before.clock_waits && after.clock_refusals == before.clock_refusals,
+	      "probe: counts nothing");
+	f.tc.wall_ns += 106 * TEST_MS;
+	CHECK_RC(sf_next(f.gen, &id, NULL), SF_OK, "probe: consumed nothing, minting goes on");
+	CHECK(id > last, "probe: above the last ID");
+	sf_gen_revoke(f.gen, SF_E_PARKED);
+	CHECK_RC(sf_gen_probe(f.gen, NULL), SF_E_PARKED, "probe: a revoked grant reports its code");
+	sf_gen_grant(f.gen, 3, 0);
+	CHECK_RC(sf_gen_probe(f.gen, NULL), SF_E_FENCED, "probe: a passed deadline is fenced");
+	sf_gen_grant(f.gen, 3, INT64_MAX);
+	sf_gen_ceiling_set(f.gen, SF_CEILING_LOCAL, TEST_T0_MS);
+	CHECK_RC(sf_gen_probe(f.gen, NULL), SF_E_HWM_STALLED, "probe: above the durable mark is hwm_stalled");
+	teardown(&f);
+}
+
 int main(void)
 {
+	test_probe();
 	test_default_ladder();
 	test_thresholds_from_outside();
 	test_borrow();
