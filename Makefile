@@ -37,7 +37,8 @@ DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-b
 
 RESULTS := $(BUILD)/results
 
-.PHONY: run install all core lua test test-c test-san test-tsan test-lua test-zk bench deps help clean
+.PHONY: run install all core lua test test-c test-san test-tsan test-lua test-zk test-config test-http \
+        test-drills drill bench deps help clean
 .DEFAULT_GOAL := all
 
 all: core lua ## build the core library and the Lua modules into build/
@@ -89,7 +90,8 @@ $(BUILD)/tests-tsan/%: tests/c/%.c tests/c/check.h $(CORE_SRC) core/snowflake.h 
 test: deps ## install what is missing, build, run every suite, print "N passed, N failed"
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT)
-	@$(MAKE) --no-print-directory -k test-c test-san test-tsan test-lua test-zk || true
+	@$(MAKE) --no-print-directory -k test-c test-san test-tsan test-lua test-config test-zk test-http \
+		test-drills || true
 	@tests/tools/summary.sh $(RESULTS)
 
 test-c: $(C_TESTS) ## C unit tests and the stress test
@@ -108,6 +110,18 @@ test-lua: lua ## busted specs of the binding under every Lua in LUA_VERSIONS
 
 test-zk: $(CLAIMANT) lua ## lease tests against real ZooKeeper servers (started by each test)
 	@CLAIMANT=$(abspath $(CLAIMANT)) tests/tools/run-c.sh $(RESULTS)/zk $(ZK_TESTS)
+
+test-config: all ## haproxy -c on every shipped configuration
+	@tests/tools/run-c.sh $(RESULTS)/config $(sort $(wildcard tests/config/*_test.sh))
+
+test-http: all ## the HTTP service against a real HAProxy and ZooKeeper
+	@tests/tools/run-c.sh $(RESULTS)/http $(sort $(wildcard tests/http/*_test.sh))
+
+test-drills: all ## failover drills: keepalived and HAProxy hosts in network namespaces
+	@tests/tools/run-c.sh $(RESULTS)/drills $(sort $(wildcard tests/drills/*_test.sh))
+
+drill: deps all ## run the failover drills and print each drill's figures
+	@tests/drills/run-all.sh
 
 # ---- benchmarks ----------------------------------------------------------
 
