@@ -27,6 +27,7 @@ C_TESTS    := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(C_TEST_SRC))
 C_TESTS_SAN := $(patsubst tests/c/%.c,$(BUILD)/tests-san/%,$(C_TEST_SRC))
 STRESS_TSAN := $(BUILD)/tests-tsan/test_stress
 CLAIMANT    := $(BUILD)/tests/claimant
+ZKCTL       := $(BUILD)/tests/zkctl
 ZK_TESTS    := $(sort $(wildcard tests/zk/*_test.sh))
 
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -79,6 +80,10 @@ $(CLAIMANT): tests/zk/claimant.c $(CORE_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -I core -o $@ $< $(CORE_A) $(LDLIBS_CORE)
 
+$(ZKCTL): tests/zk/zkctl.c
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(OPT) $(WARN) -DTHREADED -o $@ $< -lzookeeper_mt
+
 $(BUILD)/tests-san/%: tests/c/%.c tests/c/check.h $(CORE_SRC) core/snowflake.h core/sf_internal.h
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) -O1 -g $(WARN) -pthread $(SAN_FLAGS) -I core -o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
@@ -89,7 +94,7 @@ $(BUILD)/tests-tsan/%: tests/c/%.c tests/c/check.h $(CORE_SRC) core/snowflake.h 
 
 test: deps ## install what is missing, build, run every suite, print "N passed, N failed"
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT)
+	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT) $(ZKCTL)
 	@$(MAKE) --no-print-directory -k test-c test-san test-tsan test-lua test-config test-zk test-http \
 		test-drills || true
 	@tests/tools/summary.sh $(RESULTS)
@@ -108,8 +113,8 @@ test-lua: lua ## busted specs of the binding under every Lua in LUA_VERSIONS
 		tests/tools/run-busted.sh $$v $(BUILD)/lua$$v $(RESULTS)/busted-$$v tests/lua; \
 	done
 
-test-zk: $(CLAIMANT) lua ## lease tests against real ZooKeeper servers (started by each test)
-	@CLAIMANT=$(abspath $(CLAIMANT)) tests/tools/run-c.sh $(RESULTS)/zk $(ZK_TESTS)
+test-zk: $(CLAIMANT) $(ZKCTL) lua ## lease tests against real ZooKeeper servers (started by each test)
+	@CLAIMANT=$(abspath $(CLAIMANT)) ZKCTL=$(abspath $(ZKCTL)) tests/tools/run-c.sh $(RESULTS)/zk $(ZK_TESTS)
 
 test-config: all ## haproxy -c on every shipped configuration
 	@tests/tools/run-c.sh $(RESULTS)/config $(sort $(wildcard tests/config/*_test.sh))

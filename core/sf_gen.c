@@ -9,11 +9,17 @@
  *
  * `grant` packs a valid flag, the fencing deadline (CLOCK_MONOTONIC ms) and
  * the worker ID into one word, so a minting thread never pairs a worker with
- * another lease's deadline. Before each issue the minting thread reads the
- * monotonic clock itself and compares it with the deadline: the check holds
- * even when the thread that maintains the lease is frozen. After its CAS it
- * reloads the grant; if it changed meanwhile (a new worker, a revocation) the
- * reserved numbers are dropped as a gap and the mint starts over.
+ * another lease's deadline. After reading the wall clock, the minting thread
+ * reads the monotonic clock itself and compares it with the deadline: the
+ * check holds even when the thread that maintains the lease is frozen, and a
+ * timestamp is never newer than the moment its lease was seen alive (a mint
+ * frozen between the two reads refuses on resume).
+ *
+ * A revocation or a change of worker bumps `last` by one after publishing
+ * the new grant, and a mint loads `last` before the grant: a mint that saw
+ * the old grant fails its CAS and starts over. So once sf_gen_revoke returns,
+ * nothing more is issued under the old grant, and the last issued timestamp
+ * is final (the lease relies on that to lower its registry mark on release).
  *
  * With the real clocks the fence is first read on CLOCK_MONOTONIC_COARSE
  * (≈4 ns instead of ≈19 ns here). The coarse clock lags the precise one by
@@ -39,6 +45,13 @@
 /* far more than the coarse clock's lag, small enough that the precise read
  * is needed only in the last moments of a lease */
 #define FENCE_GUARD_NS (64 * SF_NS_PER_MS)
+/* The fast fence reads the coarse monotonic clock before the wall clock (the
+ * two reads overlap). A thread frozen between them would stamp a fresh wall
+ * time under a stale fence reading; it shows as a jump of (wall - mono) by
+ * the freeze's length. Jumps beyond this slack take the precise path; those
+ * within it are far inside FENCE_GUARD_NS, so the timestamp still cannot
+ * reach the deadline. */
+#define FREEZE_SLACK_MS 32
 
 struct sf_gen {
 	/* written by every mint: alone on its line */
@@ -56,6 +69,7 @@ struct sf_gen {
 	int64_t         max_ts_rel;
 	int64_t         epoch_ms;
 	int64_t         fence_guard_ns;   /* margin the fast fence check keeps */
+	_Atomic int64_t wall_mono_ms;     /* wall - precise mono, in ms, at the last precise check */
 	sf_clock        clock;
 	sf_layout       layout;
 
@@ -118,12 +132,31 @@ static inline int64_t gen_mono_fast_ns(const sf_gen *gen)
 	return gen->clock.mono_ns(gen->clock.ctx);
 }
 
-/* true when the fence is closed: now >= deadline on CLOCK_MONOTONIC */
-static inline bool gen_fence_closed(const sf_gen *gen, int64_t deadline_ns)
+/*
+ * true when the fence is closed for a timestamp read at wall_ms_rel, with
+ * fast_mono_ns read just before that wall clock read. The fast answer needs
+ * the deadline well away and no sign of a freeze between the two reads;
+ * otherwise the precise CLOCK_MONOTONIC, read now (after the wall clock),
+ * decides. Injected clocks always take the precise path.
+ */
+static inline bool gen_fence_closed(sf_gen *gen, int64_t deadline_ns, int64_t fast_mono_ns,
+                                    int64_t wall_ms_rel)
 {
-	if (sf_likely(gen_mono_fast_ns(gen) + gen->fence_guard_ns < deadline_ns))
-		return false;
-	return sf_clock_mono_ns(gen->real_clock ? NULL : &gen->clock) >= deadline_ns;
+	if (sf_likely(gen->real_clock && fast_mono_ns + gen->fence_guard_ns < deadline_ns)) {
+		const int64_t skew = wall_ms_rel - fast_mono_ns / SF_NS_PER_MS -
+		                     atomic_load_explicit(&gen->wall_mono_ms, memory_order_relaxed);
+
+		/* the coarse clock lags, so skew is >= 0 plus its lag when nothing froze */
+		if (sf_likely(skew >= -1 && skew <= FREEZE_SLACK_MS))
+			return false;
+	}
+	const int64_t mono_ns = sf_clock_mono_ns(gen->real_clock ? NULL : &gen->clock);
+
+	if (mono_ns >= deadline_ns)
+		return true;
+	atomic_store_explicit(&gen->wall_mono_ms, wall_ms_rel - mono_ns / SF_NS_PER_MS,
+	                      memory_order_relaxed);
+	return false;
 }
 
 int sf_gen_new(const sf_layout *layout, const sf_clock *clock, sf_gen **out)
@@ -152,6 +185,7 @@ int sf_gen_new(const sf_layout *layout, const sf_clock *clock, sf_gen **out)
 	gen->max_ts_rel = (int64_t)((1ULL << layout->timestamp_bits) - 1);
 	gen->epoch_ms = layout->epoch_ms;
 	gen->fence_guard_ns = gen->real_clock ? FENCE_GUARD_NS : 0;
+	atomic_init(&gen->wall_mono_ms, INT64_MIN / 2); /* first mint: precise path */
 	atomic_init(&gen->last, 0);
 	atomic_init(&gen->grant, 0);
 	atomic_init(&gen->revoke_code, SF_E_NO_LEASE);
@@ -210,6 +244,15 @@ bool sf_gen_borrow(const sf_gen *gen)
 	return atomic_load_explicit(&gen->borrow, memory_order_relaxed);
 }
 
+/* Strictly increasing, so no mint that read `last` before can CAS after.
+ * A bump from the last sequence number of a millisecond marks the next
+ * millisecond's first number used: a gap, and at worst a wait of under a
+ * millisecond for a mint on a clock still in the old one. */
+static void gen_bump(sf_gen *gen)
+{
+	atomic_fetch_add_explicit(&gen->last, 1, memory_order_acq_rel);
+}
+
 int sf_gen_grant(sf_gen *gen, uint32_t worker, int64_t fence_deadline_ns)
 {
 	int64_t deadline_ms;
@@ -222,9 +265,15 @@ int sf_gen_grant(sf_gen *gen, uint32_t worker, int64_t fence_deadline_ns)
 		deadline_ms = 0;
 	if (deadline_ms > GRANT_DEADLINE_MAX)
 		deadline_ms = GRANT_DEADLINE_MAX;
-	atomic_store_explicit(&gen->grant,
-	                      GRANT_VALID | ((uint64_t)deadline_ms << 16) | worker,
-	                      memory_order_release);
+	const uint64_t grant = GRANT_VALID | ((uint64_t)deadline_ms << 16) | worker;
+	/* seq_cst: the lease re-checks its park/canary flags after this */
+	const uint64_t before = atomic_exchange_explicit(&gen->grant, grant, memory_order_seq_cst);
+
+	/* a later deadline for the same worker needs no bump: a mint that read
+	 * the earlier one checked a stricter fence */
+	if ((before & (GRANT_VALID | GRANT_WORKER_MASK)) != (grant & (GRANT_VALID | GRANT_WORKER_MASK)) ||
+	    (before & ~GRANT_WORKER_MASK) > (grant & ~GRANT_WORKER_MASK))
+		gen_bump(gen);
 	return SF_OK;
 }
 
@@ -233,7 +282,8 @@ void sf_gen_revoke(sf_gen *gen, int code)
 	if (code >= 0 || code < SF_CODE_MIN)
 		code = SF_E_NO_LEASE;
 	atomic_store_explicit(&gen->revoke_code, code, memory_order_relaxed);
-	atomic_store_explicit(&gen->grant, 0, memory_order_release);
+	atomic_store_explicit(&gen->grant, 0, memory_order_seq_cst);
+	gen_bump(gen);
 }
 
 int sf_gen_grant_get(const sf_gen *gen, int32_t *worker, int64_t *fence_deadline_ns, int *code)
@@ -356,24 +406,16 @@ int gen_reserve(sf_gen *gen, uint32_t want, sf_run *run, sf_report *report)
 	const uint64_t seq_mask = gen->seq_mask;
 
 	for (;;) {
+		/* the word first: then a later millisecond in it was published before
+		 * the clock read below began (it means the clock went back, not that
+		 * another thread won a race), and a grant change bumps it (see top) */
+		uint64_t old = atomic_load_explicit(&gen->last, memory_order_acquire);
 		const uint64_t grant = atomic_load_explicit(&gen->grant, memory_order_acquire);
 
 		if (sf_unlikely(!(grant & GRANT_VALID)))
 			return atomic_load_explicit(&gen->revoke_code, memory_order_relaxed);
 
-		/* checked by this thread, on a monotonic clock, before every issue;
-		 * ahead of the CAS so the clock read overlaps the wall clock's */
-		const int64_t deadline_ms = (int64_t)((grant & ~GRANT_VALID) >> 16);
-
-		if (sf_unlikely(gen_fence_closed(gen, deadline_ms * SF_NS_PER_MS))) {
-			atomic_fetch_add_explicit(&gen->fenced_refusals, 1, memory_order_relaxed);
-			return SF_E_FENCED;
-		}
-
-		/* the word first, then the clock: a later millisecond in the word
-		 * was then published before this clock read began, so it means the
-		 * clock went back, not that another thread won a race */
-		uint64_t old = atomic_load_explicit(&gen->last, memory_order_acquire);
+		const int64_t fast_mono_ns = gen_mono_fast_ns(gen);
 		struct timespec now;
 		const int64_t now_ms = gen_wall_ms_rel(gen, &now);
 		const int64_t last_ms = (int64_t)(old >> seq_bits);
@@ -404,12 +446,19 @@ int gen_reserve(sf_gen *gen, uint32_t want, sf_run *run, sf_report *report)
 		}
 		if (sf_unlikely(ts > gen->max_ts_rel))
 			return SF_E_TIMESTAMP_OVERFLOW;
+
+		/* the fence, by this thread, on a monotonic clock, checked against
+		 * the wall clock reading it stamps (see gen_fence_closed) */
+		const int64_t deadline_ms = (int64_t)((grant & ~GRANT_VALID) >> 16);
+
+		if (sf_unlikely(gen_fence_closed(gen, deadline_ms * SF_NS_PER_MS, fast_mono_ns, now_ms))) {
+			atomic_fetch_add_explicit(&gen->fenced_refusals, 1, memory_order_relaxed);
+			return SF_E_FENCED;
+		}
 		if (!atomic_compare_exchange_weak_explicit(&gen->last, &old, first + count - 1,
 		                                           memory_order_acq_rel, memory_order_relaxed))
 			continue;
 
-		if (sf_unlikely(atomic_load_explicit(&gen->grant, memory_order_acquire) != grant))
-			continue; /* the lease changed under us: drop the numbers */
 		if (sf_unlikely(borrowed))
 			atomic_fetch_add_explicit(&gen->clock_borrows, count, memory_order_relaxed);
 

@@ -49,7 +49,9 @@ struct session {
 	_Atomic int      zk_state;           /* latest session state from the watcher */
 	_Atomic bool     expired;
 	_Atomic bool     canary;             /* own node deleted or changed by someone */
-	_Atomic bool     lost;               /* own node gone after our lease ran out: no canary */
+	_Atomic bool     suspect;            /* own node gone while our lease was not provably
+	                                        alive: lost if the session expired, a canary if
+	                                        the session answers again */
 	_Atomic int64_t  timeout_ns;         /* negotiated session timeout */
 	_Atomic int64_t  ack_send_ns;        /* latest send time of an acknowledged request */
 	_Atomic bool     ping_outstanding;
@@ -91,6 +93,7 @@ struct sf_lease {
 	sf_keeper       *keeper;
 	int64_t          local_mark;       /* start mark of the held ID */
 	int64_t          registry_mark;    /* registry mark read at claim */
+	bool             minted;           /* this lease wrote the mark of the held ID and minted */
 	int64_t          published_fence_ms;
 	uint64_t         round_trips_closed; /* acknowledged requests of closed sessions */
 	bool             operator_parked;
@@ -205,7 +208,7 @@ void sf_lease_config_defaults(sf_lease_config *c)
 	c->margin_ms = 1500;
 	c->registry_ahead_ms = 0;
 	c->local_ahead_ms = 500;
-	c->start_bound_ms = 10000;
+	c->start_bound_ms = 30000;
 	c->reclaim_delay_ms = 5000;
 	c->log_level = LOG_INFO;
 }
@@ -344,10 +347,12 @@ static void node_watcher(zhandle_t *zh, int type, int state, const char *path, v
 	if (worker < 0 || worker != atomic_load(&s->own_worker))
 		return;
 	if (!lease_alive(s)) {
-		/* after a pause past the lease the server deletes our node on expiry,
-		 * and this event may arrive before the session event: a lost lease,
-		 * not somebody else's doing */
-		atomic_store(&s->lost, true);
+		/* Past our last ack + timeout the server may have expired the session
+		 * (after our pause the DELETED event comes before EXPIRED), or a
+		 * restarted server may have kept it alive with fresh timers, and then
+		 * only someone else removed the node. Stop minting; the lease thread
+		 * decides on evidence: EXPIRED, or an answer on this same session. */
+		atomic_store(&s->suspect, true);
 		sf_gen_revoke(s->lease->gen, SF_E_NO_LEASE);
 	} else {
 		/* someone else removed or rewrote our node while it was ours: stop
@@ -450,7 +455,8 @@ static int read_mark(zhandle_t *zh, const char *path, int64_t *mark)
 	return ZOK;
 }
 
-static int write_mark_sync(sf_lease *lease, int32_t worker, int64_t mark)
+/* lower: allow the mark to move down (only on a clean release) */
+static int write_mark_sync(sf_lease *lease, int32_t worker, int64_t mark, bool lower)
 {
 	struct session *s = lease->s;
 	char path[PATH_LEN], buf[32];
@@ -464,7 +470,10 @@ static int write_mark_sync(sf_lease *lease, int32_t worker, int64_t mark)
 		rc = zoo_create(s->zh, path, buf, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
 	if (rc == ZOK) {
 		ack(s, sent);
-		atomic_max_i64(&s->mark_acked, mark);
+		if (lower)
+			atomic_store(&s->mark_acked, mark);
+		else
+			atomic_max_i64(&s->mark_acked, mark);
 	}
 	return rc;
 }
@@ -520,9 +529,11 @@ static void drop_worker(sf_lease *lease, int revoke_code)
 	sf_keeper_free(lease->keeper);
 	lease->keeper = NULL;
 	lease->worker = -1;
+	lease->minted = false;
 	lease->published_fence_ms = 0;
 	if (lease->s) {
 		atomic_store(&lease->s->own_worker, -1);
+		atomic_store(&lease->s->suspect, false);
 		lease->s->own_path[0] = '\0';
 	}
 }
@@ -538,8 +549,20 @@ static void release_node(sf_lease *lease)
 	atomic_store(&s->own_worker, -1); /* our own delete is not a canary */
 	if (zoo_state(s->zh) == ZOO_CONNECTED_STATE &&
 	    zoo_exists(s->zh, s->own_path, 0, &stat) == ZOK &&
-	    stat.ephemeralOwner == zoo_client_id(s->zh)->client_id)
+	    stat.ephemeralOwner == zoo_client_id(s->zh)->client_id) {
+		/* minting is revoked and our node still ours: bring the registry
+		 * mark down to what was really issued, so the next holder waits
+		 * only past that, not past our write-ahead reach */
+		int64_t issued = sf_gen_last_ms(lease->gen);
+		int32_t grant_worker;
+
+		/* only a mark this lease wrote: a refused or unreadable mark is
+		 * someone else's history and stays as it is */
+		sf_gen_grant_get(lease->gen, &grant_worker, NULL, NULL);
+		if (lease->minted && grant_worker < 0 && issued >= lease->registry_mark)
+			write_mark_sync(lease, lease->worker, issued, true);
 		zoo_delete(s->zh, s->own_path, -1);
+	}
 }
 
 static int quarantine_write(sf_lease *lease, int32_t worker, const char *why)
@@ -722,7 +745,7 @@ static int adopt_worker(sf_lease *lease)
 
 static int64_t registry_ahead_ms(const sf_lease *lease)
 {
-	return lease->cfg.registry_ahead_ms > 0 ? lease->cfg.registry_ahead_ms : 3 * lease->timeout_ms;
+	return lease->cfg.registry_ahead_ms > 0 ? lease->cfg.registry_ahead_ms : 2 * lease->timeout_ms;
 }
 
 static void hold_claims(sf_lease *lease)
@@ -795,13 +818,14 @@ static void step_waiting(sf_lease *lease)
 	/* the marks are passed: write ahead, registry first, then local */
 	int64_t mark = wall_ms(lease) + registry_ahead_ms(lease);
 
-	rc = write_mark_sync(lease, lease->worker, mark);
+	rc = write_mark_sync(lease, lease->worker, mark, false);
 	if (rc != ZOK) {
 		lease_log(lease, LOG_WARNING, "lease: writing the registry mark of worker %" PRId32
 		          " failed: %s", lease->worker, zerror(rc));
 		return; /* retried next tick */
 	}
 	sf_gen_ceiling_set(lease->gen, SF_CEILING_REGISTRY, mark);
+	lease->minted = true;
 	rc = sf_keeper_step(lease->keeper, NULL);
 	if (rc != SF_OK) {
 		set_state(lease, SF_LEASE_WAITING, rc, "cannot store the local mark in %s: %s",
@@ -816,8 +840,8 @@ static void step_waiting(sf_lease *lease)
  * Grants the held worker ID until fence_ns, unless the generator already has
  * exactly that. A canary, a lost lease or an operator park is signalled by
  * setting its flag and then revoking, from other threads; the flags are read
- * again after the grant (a seq_cst fence between), so either that revoke
- * lands after this grant or this thread sees the flag and revokes itself.
+ * again after the grant (all seq_cst), so either that revoke lands after
+ * this grant or this thread sees the flag and revokes itself.
  */
 static void publish_grant(sf_lease *lease, int64_t fence_ns)
 {
@@ -832,10 +856,11 @@ static void publish_grant(sf_lease *lease, int64_t fence_ns)
 		return;
 	sf_gen_grant(lease->gen, (uint32_t)lease->worker, fence_ns);
 	lease->published_fence_ms = fence_ns / SF_NS_PER_MS;
-	atomic_thread_fence(memory_order_seq_cst);
+	/* the grant exchange and these loads are seq_cst, as are the flag
+	 * stores and the revoke on the other side */
 	if (atomic_load(&s->canary))
 		sf_gen_revoke(lease->gen, SF_E_QUARANTINED);
-	else if (atomic_load(&s->lost))
+	else if (atomic_load(&s->suspect))
 		sf_gen_revoke(lease->gen, SF_E_NO_LEASE);
 	else if (atomic_load(&lease->park_requested))
 		sf_gen_revoke(lease->gen, SF_E_PARKED);
@@ -867,23 +892,26 @@ static void step_minting(sf_lease *lease)
 	if ((verdict == PING_GONE || verdict == PING_FOREIGN) &&
 	    atomic_load(&s->ping_verdict_worker) == lease->worker) {
 		if (atomic_load(&s->ping_in_lease)) {
+			/* asked and answered while our session was provably alive */
 			atomic_store(&s->canary, true);
 			sf_gen_revoke(lease->gen, SF_E_QUARANTINED);
 		} else {
-			atomic_store(&s->lost, true);
+			atomic_store(&s->suspect, true);
 			sf_gen_revoke(lease->gen, SF_E_NO_LEASE);
 		}
 		return;
 	}
 
-	/* registry mark: keep it at least 2 timeouts ahead */
+	/* registry mark: keep it more than a timeout ahead, so that it outlasts
+	 * the fence through any outage (the fence closes within a timeout of
+	 * the last acknowledged request) */
 	int64_t acked = atomic_load(&s->mark_acked);
 	int64_t wall = wall_ms(lease);
 
 	if (acked != INT64_MIN)
 		sf_gen_ceiling_set(lease->gen, SF_CEILING_REGISTRY, acked);
 	if (connected && !atomic_load(&s->mark_outstanding) &&
-	    acked - wall < registry_ahead_ms(lease) - lease->timeout_ms) {
+	    acked - wall < registry_ahead_ms(lease) - lease->timeout_ms / 2) {
 		char path[PATH_LEN], buf[32];
 		int64_t mark = wall + registry_ahead_ms(lease);
 		int len = snprintf(buf, sizeof buf, "%" PRId64, mark);
@@ -891,7 +919,7 @@ static void step_minting(sf_lease *lease)
 		if (atomic_load(&s->mark_rc) == ZNONODE) {
 			/* someone removed marks/<id>: recreate it synchronously */
 			atomic_store(&s->mark_rc, ZOK);
-			write_mark_sync(lease, lease->worker, mark);
+			write_mark_sync(lease, lease->worker, mark, false);
 		} else {
 			registry_path(lease, path, "marks", lease->worker);
 			atomic_store(&s->mark_outstanding, true);
@@ -920,6 +948,8 @@ static void step_minting(sf_lease *lease)
 		          (now - atomic_load(&s->ack_send_ns)) / SF_NS_PER_MS, lease->margin_ms);
 		return;
 	}
+	if (atomic_load(&s->suspect))
+		return; /* parked until the keep-alive or the session event decides */
 	if (lease->operator_parked) {
 		sf_gen_revoke(lease->gen, SF_E_PARKED);
 		lease->published_fence_ms = 0;
@@ -991,13 +1021,10 @@ static void step(sf_lease *lease)
 	}
 	if (atomic_load(&s->canary) && lease->worker >= 0)
 		handle_canary(lease);
-	if (atomic_exchange(&s->lost, false) && lease->worker >= 0) {
-		lease_log(lease, LOG_WARNING, "lease: worker %" PRId32 " lost: its node went away after the"
-		          " lease ran out (a pause or partition longer than the session timeout)",
-		          lease->worker);
-		drop_worker(lease, SF_E_NO_LEASE);
-		set_state(lease, SF_LEASE_PARKED, SF_E_NO_LEASE, "the lease ran out; claiming again");
-	}
+	if (atomic_load(&s->suspect) && lease->worker >= 0 && lease->state != SF_LEASE_PARKED)
+		set_state(lease, SF_LEASE_PARKED, SF_E_NO_LEASE,
+		          "the node of worker %" PRId32 " went away while the registry was out of reach;"
+		          " waiting to learn whether the session expired", lease->worker);
 	if (lease->pending_quarantine >= 0 && atomic_load(&s->zk_state) == ZOO_CONNECTED_STATE) {
 		rc = quarantine_write(lease, lease->pending_quarantine, lease->pending_quarantine_why);
 		if (rc == ZOK) {
