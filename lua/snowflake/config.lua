@@ -60,7 +60,7 @@ M.schema = {
     session_timeout_ms = int(400, 120000, 6000),
     margin_ms          = int(0, 60000, 1500),
     registry_ahead_ms  = int(0, 3600000, 0),
-    start_bound_ms     = int(0, 3600000, 10000),
+    start_bound_ms     = int(0, 3600000, 30000),
     reclaim_delay_ms   = int(0, 3600000, 5000),
     start_timeout_ms   = int(0, 3600000, 15000),
   },
