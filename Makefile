@@ -33,7 +33,7 @@ ZK_TESTS    := $(sort $(wildcard tests/zk/*_test.sh))
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
-DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-busted lua-socket \
+DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-busted lua-socket lua-dkjson \
                 libzookeeper-mt-dev zookeeper keepalived iproute2 wrk faketime socat curl prometheus
 
 RESULTS := $(BUILD)/results

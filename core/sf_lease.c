@@ -745,7 +745,10 @@ static int adopt_worker(sf_lease *lease)
 
 static int64_t registry_ahead_ms(const sf_lease *lease)
 {
-	return lease->cfg.registry_ahead_ms > 0 ? lease->cfg.registry_ahead_ms : 2 * lease->timeout_ms;
+	/* never less than 2 timeouts: the mark is renewed once less than 1.5
+	 * timeouts are left, and must outlast the fence through any outage */
+	return lease->cfg.registry_ahead_ms > 2 * lease->timeout_ms ? lease->cfg.registry_ahead_ms
+	                                                             : 2 * lease->timeout_ms;
 }
 
 static void hold_claims(sf_lease *lease)

@@ -50,7 +50,7 @@ typedef struct sf_lease_config {
 	const char *state_dir;         /* local high-water marks */
 	int64_t session_timeout_ms;    /* requested; the server clamps it */
 	int64_t margin_ms;             /* stop minting this long before the deadline */
-	int64_t registry_ahead_ms;     /* registry mark reach; 0 = 3 x negotiated timeout */
+	int64_t registry_ahead_ms;     /* registry mark reach; at least (and 0 =) 2 x negotiated timeout */
 	int64_t local_ahead_ms;        /* local mark reach */
 	int64_t start_bound_ms;        /* refuse an ID whose marks are further ahead */
 	int64_t reclaim_delay_ms;      /* pause before claiming again after a canary */

@@ -64,12 +64,14 @@ CONF
 fi
 
 # what the HAProxy configuration needs from the Lua config
-if ! derived=$(cd "$top" && LUA_PATH="$top/lua/?.lua;;" lua5.3 -e '
-	local cfg, err = require("snowflake.config").load(arg[1])
+# (the path goes through the environment: an argument after -e would be run
+# as a script, and stdin is never read)
+if ! derived=$(cd "$top" && SF_CFG_PATH=$config LUA_PATH="$top/lua/?.lua;;" lua5.3 -e '
+	local cfg, err = require("snowflake.config").load(os.getenv("SF_CFG_PATH"))
 	if not cfg then io.stderr:write(err, "\n") os.exit(1) end
 	print(1 << cfg.layout.sequence_bits, (1 << cfg.layout.worker_bits) - 1,
 	      cfg.limits.rate_per_10s, cfg.limits.retry_after_s, cfg.http.node_name or cfg.lease.node_name or "")
-' "$config"); then
+' </dev/null); then
 	say "invalid config $config"
 	exit 1
 fi
@@ -90,7 +92,7 @@ if ! haproxy -c -q -f "$top/haproxy/haproxy.cfg"; then
 	exit 1
 fi
 # shellcheck disable=SC2086
-${HAPROXY_ENV_PREFIX:-} haproxy -W -db -q -f "$top/haproxy/haproxy.cfg" -p "$run_dir/haproxy.pid" &
+${HAPROXY_ENV_PREFIX:-} haproxy -W -db -f "$top/haproxy/haproxy.cfg" -p "$run_dir/haproxy.pid" &
 haproxy_pid=$!
 say "HAProxy (pid $haproxy_pid) serving http://$SF_BIND  (CLI: socat - UNIX:$SF_SOCKET)"
 wait "$haproxy_pid"

@@ -102,8 +102,35 @@ local function mint_one()
   return gen:next()
 end
 
+-- A process that has just started (a reload's new worker takes the sockets
+-- at once) holds no lease for a moment: while its lease is still on the way,
+-- yield and try again instead of refusing. Bounded, and only for a young
+-- lease: a node whose registry is down answers 503 at once.
+local STARTUP_GRACE_MS = 10000
+local STARTUP_WAIT_MS = 3000
+local ON_THE_WAY = { connecting = true, claiming = true, waiting = true }
+
+local function await_lease(mint, code, detail, wait_ns)
+  local waited = 0
+  while code == "no_lease" and waited < STARTUP_WAIT_MS do
+    local lease = core_sf.process_lease()
+    local st = lease and lease:status()
+    local young = not st or core_sf.wall_ns() // 1000000 - st.started_unix_ms < STARTUP_GRACE_MS
+    if not young or (st and not ON_THE_WAY[st.state]) then break end
+    core.msleep(20)
+    waited = waited + 20
+    local r1, r2, r3, r4 = mint()
+    if r1 then return r1, r2, r3 end
+    code, detail, wait_ns = r2, r3, r4
+  end
+  return nil, code, detail, wait_ns
+end
+
 local function handle_id(json)
   local id, code, detail, wait_ns = gen:next()
+  if not id and code == "no_lease" then
+    id, code, detail, wait_ns = await_lease(mint_one, code, detail, wait_ns)
+  end
   if not id then
     id, code, detail = ladder:retry(mint_one, code, detail, wait_ns)
     if not id then return refusal(code, detail, wait_ns) end
@@ -123,6 +150,9 @@ local function handle_ids(qs, json)
   local function mint() return gen:next_text(n, json) end
   -- success: body, first_id, last_id; refusal: nil, code, detail, wait_ns
   local body, first, code_or_last, detail_or_wait = gen:next_text(n, json)
+  if not body and first == "no_lease" then
+    body, first, code_or_last, detail_or_wait = await_lease(mint, first, code_or_last, detail_or_wait)
+  end
   if not body then
     local wait_ns = detail_or_wait
     local code, detail = first, code_or_last

@@ -105,6 +105,8 @@ end
 
 -- The known paths and how they are matched; anything else is 404.
 function M.route(path)
+  -- "OPTIONS *", "CONNECT host:port" and the like carry no path
+  if type(path) ~= "string" then return nil end
   if path == "/id" then return "id" end
   if path == "/ids" then return "ids" end
   if path == "/health" then return "health" end
