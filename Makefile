@@ -123,7 +123,7 @@ test-http: all ## the HTTP service against a real HAProxy and ZooKeeper
 	@tests/tools/run-c.sh $(RESULTS)/http $(sort $(wildcard tests/http/*_test.sh))
 
 test-drills: all ## failover drills: keepalived and HAProxy hosts in network namespaces
-	@tests/tools/run-c.sh $(RESULTS)/drills $(sort $(wildcard tests/drills/*_test.sh))
+	@tests/drills/run-all.sh -q -r $(RESULTS)/drills
 
 drill: deps all ## run the failover drills and print each drill's figures
 	@tests/drills/run-all.sh
@@ -134,8 +134,9 @@ $(BUILD)/bench/bench_core: tests/bench/bench_core.c $(CORE_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O3 -I core -o $@ $< $(CORE_A) $(LDLIBS_CORE)
 
-bench: $(BUILD)/bench/bench_core ## print the benchmark table (BENCH name value unit)
+bench: deps $(BUILD)/bench/bench_core lua ## print the benchmark table (BENCH name value unit)
 	@$(BUILD)/bench/bench_core $(BENCH_ROUNDS)
+	@tests/bench/http_bench.sh
 
 # ---- running -------------------------------------------------------------
 

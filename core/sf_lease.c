@@ -207,7 +207,7 @@ void sf_lease_config_defaults(sf_lease_config *c)
 	c->session_timeout_ms = 6000;
 	c->margin_ms = 1500;
 	c->registry_ahead_ms = 0;
-	c->local_ahead_ms = 500;
+	c->local_ahead_ms = 1500;
 	c->start_bound_ms = 30000;
 	c->reclaim_delay_ms = 5000;
 	c->log_level = LOG_INFO;
@@ -716,8 +716,10 @@ out:
 static int adopt_worker(sf_lease *lease)
 {
 	struct session *s = lease->s;
+	/* stored again once a third of the reach is used: the rest is slack for
+	 * an fsync on a busy host (seen: 138 ms) */
 	sf_keeper_config kc = { lease->state_dir, (uint32_t)lease->worker, lease->cfg.local_ahead_ms,
-	                        lease->cfg.local_ahead_ms / 2 > 0 ? lease->cfg.local_ahead_ms / 2 : 1 };
+	                        lease->cfg.local_ahead_ms * 2 / 3 > 0 ? lease->cfg.local_ahead_ms * 2 / 3 : 1 };
 	char path[PATH_LEN];
 	struct Stat stat;
 	int64_t mark;

@@ -66,7 +66,10 @@ M.schema = {
   },
   state = {
     dir      = str("/var/lib/edge-snowflake", "^/", "an absolute path"),
-    ahead_ms = int(10, 60000, 500),
+    -- how far ahead of the clock the local mark is stored: a restart waits
+    -- at most this long; it is stored again when a third is used, which
+    -- leaves the fsync a second on a busy host before minting would stall
+    ahead_ms = int(30, 60000, 1500),
   },
   http = {
     max_batch = int(1, 65536, 4096, true),

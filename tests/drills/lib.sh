@@ -1,0 +1,651 @@
+# shellcheck shell=bash
+# tests/drills/lib.sh: the failover drills' topology and helpers (SPEC "Topology for drills").
+#
+#   . "$(dirname "$0")/lib.sh"; dr_init NAME [TIME_LIMIT_S]
+#
+# Hosts are network namespaces named "sfd<pid>-<host>" (pid: the drill script's), joined by a
+# Linux bridge that lives in a namespace of its own ("sfd<pid>-sw"), so nothing touches the root
+# namespace's links and nothing can leave: every packet stays on that bridge or on a namespace's
+# loopback. 10.213.0.0/24:
+#
+#               sfd<pid>-sw: br0 (no address)
+#      +-----------+-----------+-----------+-----------+-----------+
+#   p1 .11      p2 .12      c .50       z1 .21     [z2 .22     z3 .23]
+#   HAProxy     HAProxy     drill-client ZooKeeper  (ensemble for the quorum drill)
+#   keepalived  keepalived
+#   VIP 10.213.0.100 on the VRRP master
+#
+# Every process runs inside one of these namespaces and is recorded by PID; the cleanup (an EXIT
+# trap, so on success, failure, error and timeout alike) stops them by PID, kills whatever is still
+# inside our namespaces (`ip netns pids`), then deletes the namespaces, which removes the veths and
+# the bridge with them. At start, namespaces of the same prefix left by a drill that is no longer
+# running are cleaned the same way. A watchdog ends the drill after TIME_LIMIT_S.
+#
+# Output: "ok ..." / "not ok ..." (counted by tests/tools/run-c.sh), "DRILL <drill> <figure>
+# <value>" for figures, "# ..." diagnostics. dr_done ends the script (exit 1 if anything failed).
+# Set DRILL_KEEP=1 to keep the temp dir ($T) with every log; it is kept anyway when a check failed.
+# shellcheck disable=SC2034 # variables used by the sourcing scripts
+
+set -u
+
+DR_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+DR_REPO=$(cd "$DR_HERE/../.." && pwd)
+BUILD=${BUILD:-$DR_REPO/build}
+[[ $BUILD == /* ]] || BUILD=$DR_REPO/$BUILD
+DR_CLIENT=$BUILD/tests/drill-client
+DR_PREFIX=sfd$$
+EPOCH_MS=1704067200000
+
+VIP=10.213.0.100
+PORT=8080
+declare -A DR_IP=([p1]=10.213.0.11 [p2]=10.213.0.12 [c]=10.213.0.50
+	[z1]=10.213.0.21 [z2]=10.213.0.22 [z3]=10.213.0.23)
+# drill lease settings (SPEC: short, so the drills stay short): ZooKeeper tickTime 200 ms makes
+# 400..4000 ms negotiable
+DR_SESSION_MS=2000
+DR_MARGIN_MS=500
+DR_TICK_MS=200
+
+T=
+dr_name=
+dr_failed=0
+dr_passed=0
+dr_pids=()     # every process we started, as PID:STARTTIME (each one leads its own process group)
+dr_hosts=()    # namespaces created, by host name
+DR_ZK_HOSTS=
+DR_ZK_N=0
+dr_watchdog=
+
+ok() { printf 'ok %s\n' "$*"; dr_passed=$((dr_passed + 1)); }
+not_ok() { printf 'not ok %s\n' "$*"; dr_failed=$((dr_failed + 1)); }
+diag() { printf '# %s\n' "$*"; }
+figure() { printf 'DRILL %s %s %s\n' "$dr_name" "$1" "$2"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+# fatal WHAT: a step the rest depends on failed
+fatal() { not_ok "$*"; exit 1; }
+
+ns() { printf '%s-%s\n' "$DR_PREFIX" "$1"; }
+# nsx HOST CMD...: run CMD inside HOST's namespace
+nsx() { local h=$1; shift; ip netns exec "$DR_PREFIX-$h" "$@"; }
+
+# now: sets NOW_MONO (us) and NOW_WALL (us), the clocks the client logs use
+NOW_MONO=0 NOW_WALL=0
+now() { read -r NOW_MONO NOW_WALL < <("$DR_CLIENT" now); }
+# ev NAME: marks an event; sets EV_MONO / EV_WALL (us) and appends to $T/events
+EV_MONO=0 EV_WALL=0
+ev() {
+	now
+	EV_MONO=$NOW_MONO EV_WALL=$NOW_WALL
+	printf '%s %s %s\n' "$1" "$EV_MONO" "$EV_WALL" >>"$T/events"
+	diag "event $1 at mono ${EV_MONO} us"
+}
+ms_since() { now; echo $(((NOW_MONO - $1) / 1000)); }
+
+dr_alive() {
+	local st
+	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+	st=${st##*) }
+	[[ ${st%% *} != Z ]]
+}
+# dr_starttime PID: the process's start time (clock ticks since boot): with the PID, an identity
+# that survives PID reuse
+dr_starttime() {
+	local st f
+	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+	st=${st##*) }
+	read -r -a f <<<"$st"
+	echo "${f[19]}"
+}
+# dr_ours PID:STARTTIME: that very process is still alive
+dr_ours() { dr_alive "${1%%:*}" && [[ $(dr_starttime "${1%%:*}") == "${1#*:}" ]]; }
+
+# dr_spawn HOST NAME CMD...: run CMD in HOST's namespace in its own session (pgid == pid),
+# stdout+stderr to $T/HOST/NAME.log; records the PID and leaves it in DR_PID.
+DR_PID=
+dr_spawn() {
+	local h=$1 name=$2 pf
+	shift 2
+	mkdir -p "$T/$h"
+	pf=$T/$h/$name.spid
+	rm -f "$pf"
+	# shellcheck disable=SC2016
+	setsid ip netns exec "$DR_PREFIX-$h" bash -c 'echo $$ >"$1.tmp" && mv -f "$1.tmp" "$1"; shift; exec "$@"' \
+		spawn "$pf" "$@" >>"$T/$h/$name.log" 2>&1 </dev/null &
+	disown "$!" 2>/dev/null # no "Killed" job notices when a drill kills it
+	local i
+	for ((i = 0; i < 300; i++)); do [[ -s $pf ]] && break; sleep 0.01; done
+	read -r DR_PID <"$pf" 2>/dev/null || { DR_PID=; return 1; }
+	dr_pids+=("$DR_PID:$(dr_starttime "$DR_PID")")
+}
+
+# dr_ns_purge NS: kill what is left inside one of our namespaces, delete it
+dr_ns_purge() {
+	local n=$1 pids i
+	for i in 1 2 3; do
+		pids=$(ip netns pids "$n" 2>/dev/null | tr '\n' ' ')
+		[[ -z ${pids// /} ]] && break
+		# shellcheck disable=SC2086
+		kill -CONT $pids 2>/dev/null
+		# shellcheck disable=SC2086
+		kill -KILL $pids 2>/dev/null
+		sleep 0.1
+	done
+	ip netns del "$n" 2>/dev/null
+}
+
+# namespaces of our prefix whose drill is gone (crashed, SIGKILLed): clean them
+dr_clean_stale() {
+	local n pid cmd
+	while read -r n _; do
+		[[ $n =~ ^sfd([0-9]+)- ]] || continue
+		pid=${BASH_REMATCH[1]}
+		[[ $pid == "$$" ]] && continue
+		if dr_alive "$pid"; then
+			cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
+			[[ $cmd == *drills/* ]] && continue
+		fi
+		diag "removing stale namespace $n"
+		dr_ns_purge "$n"
+	done < <(ip netns list 2>/dev/null)
+}
+
+dr_cleanup() {
+	local rc=$? pid h i
+	trap - EXIT INT TERM
+	[[ -n $dr_watchdog ]] && kill "$dr_watchdog" 2>/dev/null
+	# everything we started, by PID (checked against its start time), in parallel: TERM first,
+	# then wait, then KILL
+	for pid in "${dr_pids[@]}"; do
+		dr_ours "$pid" || continue
+		kill -CONT -- "-${pid%%:*}" 2>/dev/null
+		kill -TERM -- "-${pid%%:*}" 2>/dev/null
+	done
+	for ((i = 0; i < 150; i++)); do
+		local left=0
+		for pid in "${dr_pids[@]}"; do dr_ours "$pid" && left=1 && break; done
+		((left)) || break
+		sleep 0.02
+	done
+	for pid in "${dr_pids[@]}"; do dr_ours "$pid" && kill -KILL -- "-${pid%%:*}" 2>/dev/null; done
+	# whatever is still inside our namespaces (HAProxy children, scripts keepalived ran), then
+	# the namespaces themselves: the veths and the bridge go with them
+	for h in "${dr_hosts[@]}"; do dr_ns_purge "$DR_PREFIX-$h"; done
+	wait 2>/dev/null
+	if [[ -n $T ]]; then
+		if ((rc != 0 || dr_failed > 0)) || [[ ${DRILL_KEEP:-0} == 1 ]]; then
+			echo "# kept $T" >&2
+		else
+			rm -rf "$T"
+		fi
+	fi
+	exit "$rc"
+}
+
+dr_done() {
+	diag "$dr_name: $dr_passed passed, $dr_failed failed"
+	((dr_failed == 0))
+	exit $?
+}
+
+# dr_build_client: builds tests/drills/client.c into $DR_CLIENT when missing or older
+dr_build_client() {
+	if [[ ! -x $DR_CLIENT || $DR_HERE/client.c -nt $DR_CLIENT ]]; then
+		mkdir -p "$(dirname "$DR_CLIENT")"
+		# built aside and renamed: concurrent drills never run a half-written binary
+		if ! cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wshadow "$DR_HERE/client.c" \
+			-o "$DR_CLIENT.$$" || ! mv -f "$DR_CLIENT.$$" "$DR_CLIENT"; then
+			rm -f "$DR_CLIENT.$$"
+			return 1
+		fi
+	fi
+}
+
+# dr_init NAME [TIME_LIMIT_S=150]
+dr_init() {
+	dr_name=$1
+	local limit=${2:-150} tool
+	if [[ $(id -u) != 0 ]]; then
+		echo "not ok $dr_name: the drills need root (network namespaces)"
+		exit 1
+	fi
+	for tool in ip keepalived haproxy curl socat lua5.4 lua5.3 java setsid cc; do
+		command -v "$tool" >/dev/null 2>&1 || { echo "not ok $dr_name: $tool is installed"; exit 1; }
+	done
+	[[ -f $BUILD/lua5.3/snowflake/core.so ]] ||
+		{ echo "not ok $dr_name: the Lua 5.3 module is built ($BUILD/lua5.3/snowflake/core.so; make all)"; exit 1; }
+	T=$(mktemp -d "${TMPDIR:-/tmp}/$DR_PREFIX-$dr_name.XXXXXX") || { echo "not ok $dr_name: mktemp"; exit 1; }
+	: >"$T/events"
+	trap dr_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'echo "not ok $dr_name: stopped (time limit or signal)"; exit 143' TERM
+	dr_clean_stale
+	local load
+	read -r load _ </proc/loadavg
+	diag "$dr_name: load average $load on $(nproc) cores (the timing figures assume a host that is not saturated)"
+	dr_build_client || { echo "not ok $dr_name: the drill client builds"; exit 1; }
+	# the watchdog: polls once a second, so it never outlives us by more than that
+	(
+		for ((i = 0; i < limit; i++)); do
+			sleep 1
+			kill -0 $$ 2>/dev/null || exit 0
+		done
+		echo "# $dr_name: time limit of ${limit}s reached" >&2
+		kill -TERM $$ 2>/dev/null
+	) &
+	dr_watchdog=$!
+}
+
+# ---------------------------------------------------------------- topology
+
+# topo_up HOST...: the switch namespace with its bridge, and one namespace per host, each with
+# eth0 on the bridge and its 10.213.0.x address; loopback up; IPv6 off (no stray solicitations)
+topo_up() {
+	local sw=$DR_PREFIX-sw h n
+	ip netns add "$sw" || return 1
+	dr_hosts+=(sw)
+	ip -n "$sw" link set lo up
+	ip -n "$sw" link add br0 type bridge || return 1
+	ip netns exec "$sw" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	ip -n "$sw" link set br0 up
+	for h in "$@"; do
+		n=$DR_PREFIX-$h
+		[[ -n ${DR_IP[$h]:-} ]] || { echo "topo_up: unknown host $h" >&2; return 1; }
+		ip netns add "$n" || return 1
+		dr_hosts+=("$h")
+		ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+		ip -n "$n" link set lo up
+		# created directly inside the two namespaces: the root namespace never sees them
+		ip link add "v-$h" netns "$sw" type veth peer name eth0 netns "$n" || return 1
+		ip -n "$sw" link set "v-$h" master br0 up
+		ip -n "$n" addr add "${DR_IP[$h]}/24" dev eth0
+		ip -n "$n" link set eth0 up
+	done
+}
+
+# tcp_open HOST ADDR PORT: a TCP connection from HOST's namespace succeeds (1 s bound)
+tcp_open() {
+	# shellcheck disable=SC2016
+	nsx "$1" timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' tcp "$2" "$3" 2>/dev/null
+}
+
+# ---------------------------------------------------------------- ZooKeeper on the bridge
+
+# tests/lib/zk.sh binds 127.0.0.1; here each server is a host on the bridge, so this small
+# launcher writes its own config (same JVM flags and classpath as the harness).
+zk_classpath() {
+	local cp=/usr/share/java/zookeeper.jar j
+	[[ -r $cp ]] || return 1
+	for j in /usr/share/java/slf4j-log4j12.jar /usr/share/java/log4j-1.2.jar; do [[ -r $j ]] && cp+=":$j"; done
+	printf '%s\n' "$cp"
+}
+
+# zk_write K N: the config of server zK of an N-server setup (N=1: standalone)
+zk_write() {
+	local k=$1 n=$2 d=$T/z$1 i
+	mkdir -p "$d/data"
+	{
+		echo "tickTime=$DR_TICK_MS"
+		echo "dataDir=$d/data"
+		echo "clientPort=2181"
+		echo "clientPortAddress=${DR_IP[z$k]}"
+		echo "maxClientCnxns=0"
+		echo "admin.enableServer=false"
+		echo "4lw.commands.whitelist=ruok,srvr,stat,mntr,conf,cons"
+		echo "reconfigEnabled=false"
+		echo "forceSync=no"
+		echo "autopurge.purgeInterval=0"
+		if ((n > 1)); then
+			echo "initLimit=50"
+			echo "syncLimit=5"
+			echo "standaloneEnabled=false"
+			echo "quorumListenOnAllIPs=false"
+			echo "cnxTimeout=1000"
+			for ((i = 1; i <= n; i++)); do echo "server.$i=${DR_IP[z$i]}:2888:3888"; done
+		fi
+	} >"$d/zoo.cfg"
+	((n > 1)) && echo "$k" >"$d/data/myid"
+	cat >"$d/log4j.properties" <<-EOF
+		log4j.rootLogger=INFO, FILE
+		log4j.appender.FILE=org.apache.log4j.FileAppender
+		log4j.appender.FILE.File=$d/zookeeper.log
+		log4j.appender.FILE.Append=true
+		log4j.appender.FILE.layout=org.apache.log4j.PatternLayout
+		log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} %-5p [%t:%C{1}@%L] - %m%n
+	EOF
+}
+
+# zk_launch K: start server zK in its namespace (returns at once)
+zk_launch() {
+	local k=$1 d=$T/z$1 cp
+	cp=$(zk_classpath) || { echo "zk_launch: /usr/share/java/zookeeper.jar missing" >&2; return 1; }
+	dr_spawn "z$k" zk java -Xms16m -Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData \
+		-Xss512k -XX:+ExitOnOutOfMemoryError -Djava.net.preferIPv4Stack=true -Djava.awt.headless=true \
+		"-Dlog4j.configuration=file:$d/log4j.properties" "-Dzookeeper.log.dir=$d" \
+		-Dzookeeper.admin.enableServer=false -Dzookeeper.jmx.log4j.disable=true \
+		-Dzookeeper.preAllocSize=4096 -Dzookeeper.snapshot.trust.empty=true \
+		-cp "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain "$d/zoo.cfg" || return 1
+	echo "$DR_PID" >"$d/zk.pid"
+}
+
+# zk_4lw K WORD: a four-letter word to server zK, from its own namespace
+zk_4lw() {
+	# shellcheck disable=SC2016
+	nsx "z$1" timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/2181" || exit 1; printf %s "$2" >&3; cat <&3' \
+		zk4lw "${DR_IP[z$1]}" "$2" 2>/dev/null
+}
+
+# zk_mode K: leader | follower | standalone | no-quorum | down
+zk_mode() {
+	local r pid
+	read -r pid <"$T/z$1/zk.pid" 2>/dev/null && dr_alive "$pid" || { echo down; return 0; }
+	r=$(zk_4lw "$1" srvr) || { echo down; return 0; }
+	if [[ $r =~ Mode:\ ([a-z]+) ]]; then echo "${BASH_REMATCH[1]}"; else echo no-quorum; fi
+}
+
+# zk_serving_count: how many servers serve (leader/follower/standalone)
+zk_serving_count() {
+	local k c=0 m
+	for ((k = 1; k <= DR_ZK_N; k++)); do
+		m=$(zk_mode "$k")
+		[[ $m == leader || $m == follower || $m == standalone ]] && c=$((c + 1))
+	done
+	echo "$c"
+}
+
+# zk_wait_quorum TIMEOUT_MS: a majority serves. ZK_NO_QUORUM_MONO: when the last poll that
+# still saw no majority began (the quorum formed after it: a lower bound for timing)
+ZK_NO_QUORUM_MONO=0
+zk_wait_quorum() {
+	local end
+	now
+	end=$((NOW_MONO + $1 * 1000))
+	while :; do
+		now
+		local began=$NOW_MONO
+		(($(zk_serving_count) > DR_ZK_N / 2)) && return 0
+		ZK_NO_QUORUM_MONO=$began
+		now
+		((NOW_MONO >= end)) && return 1
+		sleep 0.02
+	done
+}
+
+# zk_up N: N=1 standalone z1, N=3 ensemble z1..z3; sets DR_ZK_HOSTS once a majority serves
+zk_up() {
+	local n=$1 k
+	DR_ZK_N=$n
+	DR_ZK_HOSTS=
+	for ((k = 1; k <= n; k++)); do
+		zk_write "$k" "$n"
+		zk_launch "$k" || return 1
+		DR_ZK_HOSTS+="${DR_ZK_HOSTS:+,}${DR_IP[z$k]}:2181"
+	done
+	zk_wait_quorum 40000 || { tail -n 20 "$T"/z*/zookeeper.log >&2; return 1; }
+}
+
+zk_leader() {
+	local k
+	for ((k = 1; k <= DR_ZK_N; k++)); do [[ $(zk_mode "$k") == leader ]] && { echo "$k"; return 0; }; done
+	return 1
+}
+
+# zk_kill K: SIGKILL server zK (a crash), wait until it is gone
+zk_kill() {
+	local pid i
+	read -r pid <"$T/z$1/zk.pid" 2>/dev/null || return 0
+	kill -KILL -- "-$pid" 2>/dev/null
+	for ((i = 0; i < 250; i++)); do dr_alive "$pid" || return 0; sleep 0.02; done
+	return 1
+}
+
+# ---------------------------------------------------------------- HAProxy hosts
+
+# hap_config HOST [LUA_SECTION_LINE...]: the host's Lua config (lease on the drill ZooKeeper)
+hap_config() {
+	local h=$1 s
+	shift
+	mkdir -p "$T/$h/state"
+	{
+		echo "-- written by tests/drills/lib.sh"
+		echo "return {"
+		echo "  lease = { zk_hosts = \"$DR_ZK_HOSTS\", root = \"/snowflake/drill\", node_name = \"$h\","
+		echo "            session_timeout_ms = $DR_SESSION_MS, margin_ms = $DR_MARGIN_MS,"
+		echo "            reclaim_delay_ms = 1000 },"
+		echo "  state = { dir = \"$T/$h/state\" },"
+		for s in "$@"; do echo "  $s,"; done
+		echo "}"
+	} >"$T/$h/snowflake.conf.lua"
+}
+
+# hap_start HOST [VAR=value...]: haproxy/run.sh in HOST's namespace, bound to 0.0.0.0:8080 (so it
+# answers on the host's own address and on the VIP when it holds it); PID in $T/HOST/run.pid.
+# HAProxy's log (every lease state change) goes to a UDP receiver on the host's loopback, written
+# to $T/HOST/haproxy.log, apart from run.sh's own output in $T/HOST/run.log.
+hap_start() {
+	local h=$1
+	shift
+	if [[ ! -s $T/$h/syslog.spid ]]; then
+		dr_spawn "$h" syslog socat -u UDP-RECV:5140,bind=127.0.0.1 "OPEN:$T/$h/haproxy.log,creat,append" || return 1
+	fi
+	dr_spawn "$h" run env RUN_DIR="$T/$h" PORT=$PORT BIND_ADDR=0.0.0.0 CONFIG="$T/$h/snowflake.conf.lua" \
+		ZK_HOSTS="$DR_ZK_HOSTS" THREADS=2 LOG_TARGET=127.0.0.1:5140 "$@" "$DR_REPO/haproxy/run.sh" || return 1
+	echo "$DR_PID" >"$T/$h/run.pid"
+}
+
+# hap_code HOST PATH: the HTTP status of PATH on HOST's own HAProxy (from inside HOST, 1 s bound)
+hap_code() {
+	nsx "$1" curl -s -o /dev/null -w '%{http_code}' --noproxy '*' --max-time 1 "http://127.0.0.1:$PORT$2" 2>/dev/null
+}
+hap_get() {
+	nsx "$1" curl -s --noproxy '*' --max-time 1 "http://127.0.0.1:$PORT$2" 2>/dev/null
+}
+
+# hap_wait HOST CODE TIMEOUT_MS: /health on HOST answers CODE
+hap_wait() {
+	local end
+	now
+	end=$((NOW_MONO + $3 * 1000))
+	while :; do
+		[[ $(hap_code "$1" /health) == "$2" ]] && return 0
+		now
+		((NOW_MONO >= end)) && return 1
+		sleep 0.05
+	done
+}
+
+# hap_worker HOST: the worker ID HOST's /health reports
+hap_worker() {
+	local b
+	b=$(hap_get "$1" /health)
+	[[ $b =~ \"worker\":(-?[0-9]+) ]] && echo "${BASH_REMATCH[1]}"
+}
+
+hap_master() { local p; read -r p <"$T/$1/haproxy.pid" 2>/dev/null && [[ $p =~ ^[0-9]+$ ]] && echo "$p"; }
+# hap_pids HOST: the master and its children (the workers)
+hap_pids() {
+	local m f st pid pp s
+	m=$(hap_master "$1") || return 1
+	echo "$m"
+	for f in /proc/[0-9]*/stat; do
+		{ read -r st <"$f"; } 2>/dev/null || continue
+		pid=${f#/proc/}
+		pid=${pid%/stat}
+		st=${st##*) }
+		read -r s pp _ <<<"$st"
+		[[ $pp == "$m" && $s != Z ]] && echo "$pid"
+	done
+	return 0
+}
+
+# hap_cli HOST CMD...: one command on HOST's HAProxy CLI
+hap_cli() {
+	local h=$1
+	shift
+	printf '%s\n' "$*" | timeout 5 socat -t 3 - "UNIX-CONNECT:$T/$h/haproxy.sock" 2>/dev/null
+}
+
+# ---------------------------------------------------------------- keepalived
+
+# ka_render HOST: keepalived.conf for HOST from the template, with every other p-host as peer
+ka_render() {
+	local h=$1 p peers=()
+	for p in p1 p2; do [[ $p != "$h" ]] && peers+=(--peer "${DR_IP[$p]}"); done
+	"$DR_REPO/keepalived/render.sh" --host "$h" --iface eth0 --src "${DR_IP[$h]}" "${peers[@]}" \
+		--vip "$VIP/24" --vrid 51 --priority 150 --health-url "http://127.0.0.1:$PORT/health" \
+		--state-file "$T/$h/health.state" --notify-log "$T/$h/vrrp-notify.log" >"$T/$h/keepalived.conf"
+}
+
+# ka_start HOST: render, config-test, start the health watcher and keepalived in HOST
+ka_start() {
+	local h=$1
+	ka_render "$h" || return 1
+	# the config test; it exits 0 for a file it skips, so it must also print nothing
+	if ! keepalived -t -f "$T/$h/keepalived.conf" >"$T/$h/keepalived-t.log" 2>&1 || [[ -s $T/$h/keepalived-t.log ]]; then
+		cat "$T/$h/keepalived-t.log" >&2
+		return 1
+	fi
+	dr_spawn "$h" watch "$DR_REPO/keepalived/health_watch.sh" "http://127.0.0.1:$PORT/health" \
+		"$T/$h/health.state" "$T/$h/health-watch.log" || return 1
+	dr_spawn "$h" keepalived keepalived -n -l -D -G -P -f "$T/$h/keepalived.conf" \
+		-p "$T/$h/keepalived.pid" -r "$T/$h/keepalived-vrrp.pid" -c "$T/$h/keepalived-check.pid" || return 1
+}
+
+# ka_prio HOST: the latest effective priority keepalived logged ("none" before the first change:
+# with init_fail on the health script every start logs one)
+ka_prio() {
+	local l
+	l=$(grep -o 'effective priority from [0-9]* to [0-9]*' "$T/$1/keepalived.log" 2>/dev/null | tail -n 1)
+	[[ -n $l ]] && echo "${l##* }" || echo none
+}
+
+# ka_state HOST: the latest VRRP state keepalived logged (MASTER/BACKUP/FAULT/none)
+ka_state() {
+	local l
+	l=$(grep -oE 'Entering (MASTER|BACKUP|FAULT) STATE' "$T/$1/keepalived.log" 2>/dev/null | tail -n 1)
+	l=${l#Entering }
+	echo "${l% STATE}"
+}
+
+# vip_holders: the hosts that have the VIP on eth0
+vip_holders() {
+	local h out=
+	for h in p1 p2; do
+		ip -n "$DR_PREFIX-$h" -4 addr show dev eth0 2>/dev/null | grep -q " $VIP/" && out+="${out:+ }$h"
+	done
+	echo "${out:-none}"
+}
+
+# wait_until TIMEOUT_MS CMD...: poll CMD every 20 ms
+wait_until() {
+	local end
+	now
+	end=$((NOW_MONO + $1 * 1000))
+	shift
+	while :; do
+		"$@" && return 0
+		now
+		((NOW_MONO >= end)) && return 1
+		sleep 0.02
+	done
+}
+vip_on() { [[ $(vip_holders) == "$1" ]]; }
+
+# dr_stable: exactly one host holds the VIP and both are healthy at full priority; sets ACT (the
+# active host) and SBY (the standby)
+ACT='' SBY=''
+dr_stable() {
+	local h
+	h=$(vip_holders)
+	[[ $h == p1 || $h == p2 ]] || return 1
+	prio_is p1 150 && prio_is p2 150 || return 1
+	[[ $(cat "$T/p1/health.state" 2>/dev/null) == 0 && $(cat "$T/p2/health.state" 2>/dev/null) == 0 ]] || return 1
+	ACT=$h SBY=p2
+	[[ $h == p2 ]] && SBY=p1
+	return 0
+}
+# dr_pick_active: right before a drill's event, wait (5 s at most) for a stable pair and name it.
+# The VIP may have moved on its own under load (a missed advert or health check on a busy host):
+# that is reported, and the drill acts on whichever host is active now.
+dr_pick_active() {
+	wait_until 5000 dr_stable || fatal "a stable active/standby pair before the event (VIP: $(vip_holders), priorities p1 $(ka_prio p1) p2 $(ka_prio p2))"
+	local moves
+	moves=$(cat "$T/p1/vrrp-notify.log" "$T/p2/vrrp-notify.log" 2>/dev/null | grep -c ' MASTER ')
+	figure vip_moves_before_event $((moves - 1))
+	((moves > 1)) && diag "the VIP moved $((moves - 1)) time(s) on its own before the event; active now: $ACT"
+	W_ACT=$(hap_worker "$ACT") W_SBY=$(hap_worker "$SBY")
+	diag "active $ACT (worker $W_ACT), standby $SBY (worker $W_SBY)"
+}
+W_ACT='' W_SBY=''
+prio_is() { [[ $(ka_prio "$1") == "$2" ]]; }
+
+# dr_standard_up [N_ZK=1] [LUA_SECTION...]: the usual drill set-up. ZooKeeper, p1 and p2 serving,
+# p1's keepalived master with the VIP (started first), p2's keepalived backup, both at full
+# priority. Ends in "ok" lines, or a fatal "not ok".
+dr_standard_up() {
+	local nzk=${1:-1} h
+	shift
+	if ((nzk == 1)); then topo_up p1 p2 c z1; else topo_up p1 p2 c z1 z2 z3; fi || fatal "the namespaces and the bridge are set up"
+	zk_up "$nzk" || fatal "ZooKeeper ($nzk server(s)) serves on the bridge"
+	for h in p1 p2; do
+		hap_config "$h" "$@"
+		hap_start "$h" "${DR_HAP_ENV[@]//%h/$h}" || fatal "run.sh starts on $h"
+	done
+	for h in p1 p2; do
+		hap_wait "$h" 200 30000 || { tail -n 30 "$T/$h/run.log" >&2; fatal "$h's /health answers 200"; }
+	done
+	ka_start p1 || fatal "keepalived starts on p1"
+	wait_until 8000 vip_on p1 || fatal "p1 takes the VIP"
+	wait_until 8000 prio_is p1 150 || fatal "p1 reaches full priority"
+	ka_start p2 || fatal "keepalived starts on p2"
+	wait_until 8000 prio_is p2 150 || fatal "p2 reaches full priority"
+	wait_until 3000 grep -q '^[^ ]* [0-9]* up ' "$T/p2/health-watch.log" || fatal "p2's health watcher reports up"
+	[[ $(vip_holders) == p1 ]] || fatal "the VIP is on p1 only after p2 joined (holders: $(vip_holders))"
+	tcp_open c "$VIP" "$PORT" || fatal "the client host reaches the VIP"
+	ok "topology up: p1 (worker $(hap_worker p1)) holds the VIP, p2 (worker $(hap_worker p2)) is backup, ZooKeeper $DR_ZK_HOSTS"
+}
+DR_HAP_ENV=()
+
+# client_start NAME ADDR DURATION_MS [client options...]: the drill client in the client host,
+# log in $T/NAME.log; PID in CLIENT_PID
+CLIENT_PID=
+client_start() {
+	local name=$1 addr=$2 dur=$3
+	shift 3
+	dr_spawn c "$name" "$DR_CLIENT" -a "$addr" -p "$PORT" -o "$T/$name.log" -d "$dur" -l "$name" "$@" || return 1
+	CLIENT_PID=$DR_PID
+}
+# client_wait PID TIMEOUT_MS: until the client exits (it is bounded by its own -d)
+client_wait() {
+	local i
+	for ((i = 0; i < $2 / 20; i++)); do dr_alive "$1" || return 0; sleep 0.02; done
+	kill -TERM "$1" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do dr_alive "$1" || return 0; sleep 0.02; done
+	return 1
+}
+
+# analyze [options] LOG...: runs analyze.lua; its "key value" lines land in the A map
+declare -A A=()
+analyze() {
+	local k v
+	A=()
+	while read -r k v; do
+		[[ $k == "#" ]] && { diag "$v"; continue; }
+		A[$k]=$v
+	done < <(lua5.4 "$DR_HERE/analyze.lua" "$@")
+	[[ -n ${A[ids]:-} ]]
+}
+
+# the checks every drill ends with: zero duplicates, zero per-worker order violations
+check_safety() {
+	local what=$1
+	if [[ ${A[dups]:-x} == 0 ]]; then ok "$what: no duplicate among ${A[ids]} IDs"; else not_ok "$what: ${A[dups]:-?} duplicate IDs"; fi
+	if [[ ${A[order_violations]:-x} == 0 ]]; then ok "$what: every worker's IDs increase in issue order"; else not_ok "$what: ${A[order_violations]:-?} per-worker order violations"; fi
+	figure duplicates "${A[dups]:-?}"
+	figure order_violations "${A[order_violations]:-?}"
+}
+
+# notify_time HOST STATE [AFTER_WALL_MS]: unix ms of HOST's first notify line for STATE after the
+# given time (empty when none)
+notify_time() {
+	awk -v s="$2" -v after="${3:-0}" '$6 == s && $2 >= after { print $2; exit }' "$T/$1/vrrp-notify.log" 2>/dev/null
+}
