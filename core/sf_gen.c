@@ -269,10 +269,11 @@ int sf_gen_grant(sf_gen *gen, uint32_t worker, int64_t fence_deadline_ns)
 	/* seq_cst: the lease re-checks its park/canary flags after this */
 	const uint64_t before = atomic_exchange_explicit(&gen->grant, grant, memory_order_seq_cst);
 
-	/* a later deadline for the same worker needs no bump: a mint that read
-	 * the earlier one checked a stricter fence */
-	if ((before & (GRANT_VALID | GRANT_WORKER_MASK)) != (grant & (GRANT_VALID | GRANT_WORKER_MASK)) ||
-	    (before & ~GRANT_WORKER_MASK) > (grant & ~GRANT_WORKER_MASK))
+	/* Only a valid grant can have mints in flight. A later deadline for the
+	 * same worker needs no bump: a mint that read the earlier one checked a
+	 * stricter fence. */
+	if ((before & GRANT_VALID) &&
+	    ((before & GRANT_WORKER_MASK) != worker || (before & ~GRANT_WORKER_MASK) > (grant & ~GRANT_WORKER_MASK)))
 		gen_bump(gen);
 	return SF_OK;
 }
@@ -282,8 +283,8 @@ void sf_gen_revoke(sf_gen *gen, int code)
 	if (code >= 0 || code < SF_CODE_MIN)
 		code = SF_E_NO_LEASE;
 	atomic_store_explicit(&gen->revoke_code, code, memory_order_relaxed);
-	atomic_store_explicit(&gen->grant, 0, memory_order_seq_cst);
-	gen_bump(gen);
+	if (atomic_exchange_explicit(&gen->grant, 0, memory_order_seq_cst) & GRANT_VALID)
+		gen_bump(gen); /* mints in flight under the withdrawn grant fail their CAS */
 }
 
 int sf_gen_grant_get(const sf_gen *gen, int32_t *worker, int64_t *fence_deadline_ns, int *code)
