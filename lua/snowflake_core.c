@@ -1278,8 +1278,8 @@ static const luaL_Reg core_functions[] = {
 };
 
 /* The metatable `name` with its metamethods and __index = the methods. */
-static void class_register(lua_State *L, const char *name, const luaL_Reg *meta,
-                           const luaL_Reg *methods)
+void sfl_class_register(lua_State *L, const char *name, const luaL_Reg *meta,
+                        const luaL_Reg *methods)
 {
 	luaL_newmetatable(L, name);
 	luaL_setfuncs(L, meta, 0);
@@ -1296,9 +1296,9 @@ static void class_register(lua_State *L, const char *name, const luaL_Reg *meta,
  */
 SFL_EXPORT int luaopen_snowflake_core(lua_State *L)
 {
-	class_register(L, GEN_MT, gen_meta, gen_methods);
-	class_register(L, CLOCK_MT, clock_meta, clock_methods);
-	class_register(L, KEEPER_MT, keeper_meta, keeper_methods);
+	sfl_class_register(L, GEN_MT, gen_meta, gen_methods);
+	sfl_class_register(L, CLOCK_MT, clock_meta, clock_methods);
+	sfl_class_register(L, KEEPER_MT, keeper_meta, keeper_methods);
 	luaL_newlib(L, core_functions);
 	lua_createtable(L, 0, -SF_CODE_MIN);
 	for (int code = -1; code >= SF_CODE_MIN; code--) {

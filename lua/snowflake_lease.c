@@ -640,21 +640,19 @@ static const luaL_Reg lease_functions[] = {
 	{ NULL, NULL }
 };
 
+static const luaL_Reg admin_methods[] = {
+	{ "poll", l_admin_poll },
+	{ NULL, NULL }
+};
+
+static const luaL_Reg admin_meta[] = {
+	{ "__gc", admin_gc },
+	{ NULL, NULL }
+};
+
 void sfl_lease_open(lua_State *L)
 {
-	luaL_newmetatable(L, LEASE_MT);
-	luaL_setfuncs(L, lease_meta, 0);
-	lua_newtable(L);
-	luaL_setfuncs(L, lease_methods, 0);
-	lua_setfield(L, -2, "__index");
-	lua_pop(L, 1);
-	luaL_newmetatable(L, ADMIN_MT);
-	lua_pushcfunction(L, admin_gc);
-	lua_setfield(L, -2, "__gc");
-	lua_newtable(L);
-	lua_pushcfunction(L, l_admin_poll);
-	lua_setfield(L, -2, "poll");
-	lua_setfield(L, -2, "__index");
-	lua_pop(L, 1);
+	sfl_class_register(L, LEASE_MT, lease_meta, lease_methods);
+	sfl_class_register(L, ADMIN_MT, admin_meta, admin_methods);
 	luaL_setfuncs(L, lease_functions, 0);
 }
