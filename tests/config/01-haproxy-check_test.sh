@@ -12,35 +12,28 @@ export SF_HOME=$top SF_LUA_CPATH=$top/build/lua5.3 SF_BIND=127.0.0.1:1 SF_SOCKET
 export SF_THREADS=2 SF_LOG_TARGET=stderr SF_SEQ_DIV=4096 SF_WORKER_MASK=1023 SF_RATE=100000
 export SF_RETRY_AFTER=1 SF_NODE=check
 
+# expect CFG CONFIG_FILE pass|fail GREP_PATTERN DESCRIPTION
+expect() {
+	local cfg=$1 want=$3 pattern=$4 what=$5 out status=0
+	export SNOWFLAKE_CONFIG=$2
+	out=$(haproxy -c -f "$cfg" 2>&1) || status=$?
+	if { [ "$want" = pass ] && [ "$status" -eq 0 ]; } ||
+	   { [ "$want" = fail ] && [ "$status" -ne 0 ] && grep -q -- "$pattern" <<<"$out"; }; then
+		echo "ok $what"
+	else
+		echo "not ok $what"; echo "$out" | tail -5
+	fi
+}
+
+printf 'return { clock = { max_wait_ms = 50 }, lease = { zk_hosts = "127.0.0.1:1" } }\n' >"$work/good.lua"
+printf 'return { clock = { max_wait_msec = 50 } }\n' >"$work/bad.lua"
+printf 'return { layout = { worker_bits = 9 } }\n' >"$work/bad2.lua"
 for cfg in "$top"/haproxy/*.cfg; do
 	name=${cfg#"$top"/}
-	export SNOWFLAKE_CONFIG=
-	if out=$(haproxy -c -f "$cfg" 2>&1); then
-		echo "ok haproxy -c passes on $name (defaults)"
-	else
-		echo "not ok haproxy -c passes on $name (defaults)"; echo "$out" | tail -5
-	fi
-	printf 'return { clock = { max_wait_ms = 50 }, lease = { zk_hosts = "127.0.0.1:1" } }\n' >"$work/good.lua"
-	export SNOWFLAKE_CONFIG=$work/good.lua
-	if out=$(haproxy -c -f "$cfg" 2>&1); then
-		echo "ok haproxy -c passes on $name with a config file"
-	else
-		echo "not ok haproxy -c passes on $name with a config file"; echo "$out" | tail -5
-	fi
-	printf 'return { clock = { max_wait_msec = 50 } }\n' >"$work/bad.lua"
-	export SNOWFLAKE_CONFIG=$work/bad.lua
-	if out=$(haproxy -c -f "$cfg" 2>&1); then
-		echo "not ok haproxy -c refuses an unknown config key on $name"
-	elif grep -q 'unknown config key clock.max_wait_msec' <<<"$out"; then
-		echo "ok haproxy -c refuses an unknown config key on $name, naming it"
-	else
-		echo "not ok haproxy -c names the unknown key on $name"; echo "$out" | tail -5
-	fi
-	printf 'return { layout = { worker_bits = 9 } }\n' >"$work/bad2.lua"
-	export SNOWFLAKE_CONFIG=$work/bad2.lua
-	if ! out=$(haproxy -c -f "$cfg" 2>&1) && grep -q 'layout.sequence_bits' <<<"$out"; then
-		echo "ok haproxy -c refuses a layout whose widths do not sum to 63 on $name, naming the key"
-	else
-		echo "not ok haproxy -c refuses a bad layout on $name"; echo "$out" | tail -5
-	fi
+	expect "$cfg" "" pass "" "haproxy -c passes on $name (defaults)"
+	expect "$cfg" "$work/good.lua" pass "" "haproxy -c passes on $name with a config file"
+	expect "$cfg" "$work/bad.lua" fail 'unknown config key clock.max_wait_msec' \
+		"haproxy -c refuses an unknown config key on $name, naming it"
+	expect "$cfg" "$work/bad2.lua" fail 'layout.sequence_bits' \
+		"haproxy -c refuses a layout whose widths do not sum to 63 on $name, naming the key"
 done

@@ -20,7 +20,7 @@ diag "master $master, workers $workers"
 
 lua5.4 "$HT_HERE/hostile.lua" "${url##*:}" || ht_failed=$((ht_failed + 1))
 
-check "the HAProxy master (pid $master) is still alive" ht_alive "$master"
+check "the HAProxy master (pid $master) is still alive" proc_alive "$master"
 after=$(svc_worker_pids "$T/svc" | sort | tr '\n' ' ')
 if [[ -n $workers && $after == "$workers" ]]; then ok "the same HAProxy worker(s) are alive ($after)"; else not_ok "the same HAProxy worker(s) are alive (before: $workers, after: $after)"; fi
 code=$(svc_code "$url/health")

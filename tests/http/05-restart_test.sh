@@ -52,7 +52,7 @@ run_once() {
 		diag "run $n: kill -9 worker(s) $workers and master $master under load"
 		local i
 		for ((i = 0; i < 100; i++)); do
-			ht_alive "$master" || break
+			proc_alive "$master" || break
 			sleep 0.05
 		done
 		# run.sh ends when its HAProxy dies; wait for it (bounded), then clean what is left

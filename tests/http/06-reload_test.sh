@@ -40,7 +40,7 @@ sum=$(grep '^SUMMARY' "$T/l.out")
 get() { sed -n "s/.* $1=\([0-9]*\) .*/\1/p" <<<"$sum"; }
 [[ -n $sum ]] || { not_ok "the load client reports"; ht_done; }
 w2=$(svc_worker_pids "$T/svc" | tr '\n' ' ')
-check "the master (pid $master) survived both reloads" ht_alive "$master"
+check "the master (pid $master) survived both reloads" proc_alive "$master"
 [[ $w1 != "$w0" && -n $w1 ]] && ok "reload 1 started a new worker (before: $w0, after: $w1)" || not_ok "reload 1 started a new worker (before: $w0, after: $w1)"
 (($(get non200) == 0)) && ok "every answer during both reloads is 200 ($(get ok) of $(get requests) requests)" ||
 	not_ok "every answer during both reloads is 200 ($(get non200) of $(get requests) were not: codes $(sed -n 's/.* codes=\([^ ]*\).*/\1/p' <<<"$sum"))"
@@ -59,7 +59,7 @@ end=$(($(ht_now_ms) + 15000))
 left=
 while (($(ht_now_ms) < end)); do
 	left=
-	for p in $w0 $w1; do [[ " $w2 " == *" $p "* ]] && continue; ht_alive "$p" && left+="$p "; done
+	for p in $w0 $w1; do [[ " $w2 " == *" $p "* ]] && continue; proc_alive "$p" && left+="$p "; done
 	[[ -z $left ]] && break
 	sleep 0.1
 done

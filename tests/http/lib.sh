@@ -35,6 +35,8 @@ HT_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HT_REPO=$(cd "$HT_HERE/../.." && pwd)
 # shellcheck source=../lib/zk.sh
 . "$HT_REPO/tests/lib/zk.sh"
+# shellcheck source=tests/lib/proc.sh
+. "$HT_REPO/tests/lib/proc.sh"
 
 BUILD=${BUILD:-$HT_REPO/build}
 [[ $BUILD == /* ]] || BUILD=$HT_REPO/$BUILD
@@ -57,12 +59,6 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; f
 
 ht_now_ms() { local t; t=$(date +%s%N); echo $((t / 1000000)); }
 
-ht_alive() {
-	local st
-	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
-	st=${st##*) }
-	[[ ${st%% *} != Z ]]
-}
 
 # ht_group_alive PGID: some process of that process group is alive (zombies excepted)
 ht_group_alive() {
@@ -76,23 +72,6 @@ ht_group_alive() {
 	return 1
 }
 
-# ht_stop_pid PID [TIMEOUT_MS=5000]: SIGTERM, SIGKILL after the timeout; reaps it if it is ours.
-ht_stop_pid() {
-	local pid=$1 tmo=${2:-5000} i
-	ht_alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
-	kill -CONT "$pid" 2>/dev/null
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < tmo / 20; i++)); do
-		ht_alive "$pid" || break
-		sleep 0.02
-	done
-	if ht_alive "$pid"; then
-		diag "pid $pid ignored SIGTERM for ${tmo} ms, sending SIGKILL"
-		kill -KILL "$pid" 2>/dev/null
-	fi
-	wait "$pid" 2>/dev/null
-	return 0
-}
 
 # ht_bg NAME CMD...: run CMD in the background, stdout to $T/NAME.out, stderr to $T/NAME.err;
 # its PID is recorded for the cleanup and left in $HT_PID.
@@ -108,7 +87,7 @@ ht_bg() {
 ht_cleanup() {
 	local rc=$? pid d
 	trap - EXIT INT TERM
-	for pid in "${ht_pids[@]}"; do ht_stop_pid "$pid" 5000; done
+	for pid in "${ht_pids[@]}"; do proc_stop "$pid" 5000; done
 	# every service started under $T (svc_start runs in command substitutions: found by pid file)
 	if [[ -n $T && -d $T ]]; then
 		while IFS= read -r d; do svc_stop "$(dirname "$d")" >/dev/null 2>&1; done \
@@ -211,10 +190,10 @@ svc_start() {
 				printf 'http://127.0.0.1:%s\n' "$port"
 				return 0
 			fi
-			ht_alive "$pid" || break
+			proc_alive "$pid" || break
 			sleep 0.1
 		done
-		if ht_alive "$pid"; then
+		if proc_alive "$pid"; then
 			echo "svc_start: /health not 200 after ${SVC_START_TIMEOUT}s (last $code); see $dir/run.log" >&2
 			tail -n 20 "$dir/run.log" >&2
 			svc_stop "$dir"
@@ -240,10 +219,10 @@ svc_stop() {
 	[[ -d $dir ]] || return 0
 	dir=$(cd "$dir" && pwd -P)
 	if read -r pid 2>/dev/null <"$dir/run.pid" && [[ $pid =~ ^[0-9]+$ ]]; then
-		if ht_alive "$pid"; then
+		if proc_alive "$pid"; then
 			kill -TERM "$pid" 2>/dev/null
 			for ((i = 0; i < SVC_STOP_TIMEOUT * 20; i++)); do
-				ht_alive "$pid" || break
+				proc_alive "$pid" || break
 				sleep 0.05
 			done
 		fi

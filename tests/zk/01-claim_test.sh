@@ -91,7 +91,7 @@ check "every ID encodes its claimant's worker ID" test $wrong = 0
 
 # clean stop releases the nodes at once (no waiting for session expiry)
 for ((i = 0; i < N; i++)); do eval "kill -TERM \$pid_c$i"; done
-for ((i = 0; i < N; i++)); do eval "zt_stop_pid \$pid_c$i 10000"; done
+for ((i = 0; i < N; i++)); do eval "proc_stop \$pid_c$i 10000"; done
 exited=0
 for ((i = 0; i < N; i++)); do grep -q '^EXIT ' "$T/c$i.out" && exited=$((exited + 1)); done
 check "all $N claimants exit cleanly on SIGTERM" test $exited = $N
@@ -125,7 +125,7 @@ rounds=$(grep -c 'state=claiming' "$T/f5.out")
 check "the parked claimant keeps trying to claim ($rounds claim rounds)" test "$rounds" -ge 2
 d=$(zt_dups "$T"/f*.out)
 check "no duplicate among the IDs of the 2-bit claimants" test -z "$d"
-for i in 1 2 3 4 5; do zt_stop_pid "$(<"$T/f$i.pid")"; done
+for i in 1 2 3 4 5; do proc_stop "$(<"$T/f$i.pid")"; done
 
 # ---- 10 worker bits, all 1,024 IDs held by one foreign session: the 1,025th parks --------------
 R=/t01/full
@@ -146,7 +146,7 @@ else
 fi
 check "it mints nothing while every ID is held" test "$(grep -c '^ID ' "$T/full.out")" = 0
 from=$(($(zt_nlines "$T/full.out") + 1))
-zt_stop_pid "$holder"
+proc_stop "$holder"
 if zt_wait "$T/full.out" '^ID ' 10000 "$from"; then
 	ok "once the IDs are free it claims and mints without a restart"
 else

@@ -82,7 +82,7 @@ for o in 0 1 2 3; do
 	[[ $("$ZKCTL" "$cs" get "$R/marks/$o") == "$mark" ]] || others=0
 done
 check "the marks of the IDs it does not hold are untouched" test $others = 1
-zt_stop_pid "$(<"$T/near.pid")"
+proc_stop "$(<"$T/near.pid")"
 
 # ---- registry marks 60 s ahead, bound 10 s: refuse ----------------------------------------------
 R=/t02/far
@@ -100,7 +100,7 @@ check "it never mints" test "$(grep -c -E '^ID |^STATE [0-9]+ [0-9]+ (minting|wa
 same=1
 for w in 0 1 2 3; do [[ $("$ZKCTL" "$cs" get "$R/marks/$w") == "$far" ]] || same=0; done
 check "a refusing claimant leaves the registry marks as they were" test $same = 1
-zt_stop_pid "$(<"$T/far.pid")"
+proc_stop "$(<"$T/far.pid")"
 
 # ---- local marks (the state dir) ahead: wait past them, or refuse beyond the bound ------------------
 R=/t02/local
@@ -117,7 +117,7 @@ else
 	not_ok "local marks 2.5 s ahead: it mints after waiting"
 	zt_tail_diag "$T/lnear.out"
 fi
-zt_stop_pid "$(<"$T/lnear.pid")"
+proc_stop "$(<"$T/lnear.pid")"
 
 R=/t02/localfar
 lfar=$(($(wall_ms) + 60000))
@@ -131,7 +131,7 @@ else
 fi
 sleep 1
 check "it never mints" test "$(grep -c '^ID ' "$T/lfar.out")" = 0
-zt_stop_pid "$(<"$T/lfar.pid")"
+proc_stop "$(<"$T/lfar.pid")"
 
 # ---- unreadable registry marks: never mint on an ID whose mark cannot be read ------------------
 R=/t02/garbled
@@ -146,7 +146,7 @@ fi
 sleep 1.5
 check "unreadable marks: it never mints" \
 	test "$(grep -c -E '^ID |^STATE [0-9]+ [0-9]+ (minting|waiting)' "$T/garbled.out")" = 0
-zt_stop_pid "$(<"$T/garbled.pid")"
+proc_stop "$(<"$T/garbled.pid")"
 
 d=$(zt_dups "$T"/*.out)
 check "no duplicate ID over every claimant of this test" test -z "$d"

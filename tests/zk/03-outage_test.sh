@@ -43,7 +43,7 @@ sleep 1.5 # minting, and acknowledged keep-alives again, before the next outage
 zt_outage "server hang" B "$O" "$cpid" "$tmo" down_B up_B 2000
 sleep 0.5
 
-zt_stop_pid "$cpid"
+proc_stop "$cpid"
 res=$(zt_fence_check "$O")
 diag "fence check: $res"
 zt_fence_check "$O" | grep '^VIOLATION' | sed 's/^/#   /'

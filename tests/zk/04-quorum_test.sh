@@ -100,7 +100,7 @@ up_resume() {
 zt_outage "quorum lost (followers hung)" P "$O" "$cpid" "$tmo" down_pause up_resume 1000
 sleep 0.5
 
-zt_stop_pid "$cpid"
+proc_stop "$cpid"
 res=$(zt_fence_check "$O")
 diag "fence check: $res"
 zt_fence_check "$O" | grep '^VIOLATION' | sed 's/^/#   /'

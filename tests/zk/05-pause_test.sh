@@ -66,7 +66,7 @@ zt_wait "$B" '^ID ' 10000 || { not_ok "B mints as worker 0"; zt_tail_diag "$B"; 
 # ID 1 becomes free: A must claim it and mint again, without a restart
 r=$(zt_mono)
 rfrom=$(($(zt_nlines "$A") + 1))
-zt_stop_pid "$holder"
+proc_stop "$holder"
 if zt_wait "$A" '^ID ' 10000 "$rfrom"; then
 	line=$(zt_first "$A" '^ID ' "$rfrom")
 	t=$(zt_field "$line" 2)
@@ -78,8 +78,8 @@ else
 fi
 check "A now mints as worker 1" test -n "$(zt_first "$A" '^STATE [0-9]+ [0-9]+ minting 1 ' "$rfrom")"
 sleep 1
-zt_stop_pid "$apid"
-zt_stop_pid "$bpid"
+proc_stop "$apid"
+proc_stop "$bpid"
 
 res=$(zt_fence_check "$A")
 diag "A fence check: $res"

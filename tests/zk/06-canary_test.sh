@@ -94,7 +94,7 @@ else
 fi
 # B stops here: a claimant polling for a free ID could win the moment between the two requests of
 # the next replacement (the ID is free then), which is not what case 2 is about
-zt_stop_pid "$(<"$T/b.pid")"
+proc_stop "$(<"$T/b.pid")"
 
 # ---- 2. the holder's node replaced by another session's ephemeral (two requests) ---------------
 sleep 0.5
@@ -109,7 +109,7 @@ else
 	not_ok "with both IDs quarantined the former holder parks (no_free_worker)"
 	zt_tail_diag "$A"
 fi
-zt_stop_pid "$(<"$T/rep.pid")" # the foreign node goes with its session
+proc_stop "$(<"$T/rep.pid")" # the foreign node goes with its session
 gone=$("$ZKCTL" "$cs" ls "$R/workers" | wc -l)
 check "the foreign session's node is gone ($gone worker nodes left)" test "$gone" = 0
 zt_claimant c "$cs" "$R" --worker-bits 1 --print-ids --every 1000 --reclaim 300
@@ -143,7 +143,7 @@ else
 		"$ZKCTL" -t 4000 "$cs" replace "$R2/workers/$wm" foreign 0 --multi
 fi
 
-for f in a b c m; do [[ -f $T/$f.pid ]] && zt_stop_pid "$(<"$T/$f.pid")"; done
+for f in a b c m; do [[ -f $T/$f.pid ]] && proc_stop "$(<"$T/$f.pid")"; done
 
 # ---- 4. deleted while the registry was away, the session surviving the outage -------------------
 # The server is killed; the data dir is brought up on another port (the claimant keeps knocking on
@@ -201,7 +201,7 @@ else
 	check "premise: the foreign session kept worker 1 through the outage" \
 		test "$("$ZKCTL" "$cs" stat "$R3/workers/1" | grep -oE 'owner=0x[0-9a-f]+')" = \
 		"owner=$(zt_field "$(zt_first "$T/oholder.out" '^HELD ')" 3)"
-	zt_stop_pid "$(<"$T/o.pid")"
+	proc_stop "$(<"$T/o.pid")"
 fi
 
 for f in "$T/a.out" "$T/m.out" "$T/o.out"; do

@@ -68,7 +68,7 @@ check "its first ID's timestamp $first_ts is past the registry mark $reg_mark" t
 check "its first ID is above every ID of the crashed process ($first_id > $last1)" \
 	test "$(printf '%s\n%s\n' "$last1" "$first_id" | sort -n | tail -n1)" = "$first_id" -a "$first_id" != "$last1"
 sleep 0.5
-zt_stop_pid "$(<"$T/r2.pid")"
+proc_stop "$(<"$T/r2.pid")"
 d=$(zt_dups "$T/r1.out" "$T/r2.out")
 check "no duplicate over both processes' IDs ($(zt_ids "$T/r1.out" "$T/r2.out" | wc -l))" test -z "$d"
 check "the restarted process's IDs are strictly increasing" zt_increasing "$T/r2.out"

@@ -23,6 +23,8 @@ ZT_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ZT_REPO=$(cd "$ZT_HERE/../.." && pwd)
 # shellcheck source=tests/lib/zk.sh
 . "$ZT_REPO/tests/lib/zk.sh"
+# shellcheck source=tests/lib/proc.sh
+. "$ZT_REPO/tests/lib/proc.sh"
 
 BUILD=${BUILD:-$ZT_REPO/build}
 [[ $BUILD == /* ]] || BUILD=$ZT_REPO/$BUILD
@@ -48,39 +50,16 @@ figure() { printf '# figure %s %s\n' "$1" "$2"; }
 # check DESCRIPTION COMMAND...: ok if the command succeeds
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 
-zt_alive() {
-	local st
-	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
-	st=${st##*) }
-	[[ ${st%% *} != Z ]]
-}
 
-# zt_stop_pid PID [TIMEOUT_MS=5000]: SIGCONT + SIGTERM, SIGKILL after the timeout; reaps it.
-zt_stop_pid() {
-	local pid=$1 tmo=${2:-5000} i
-	zt_alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
-	kill -CONT "$pid" 2>/dev/null
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < tmo / 20; i++)); do
-		zt_alive "$pid" || break
-		sleep 0.02
-	done
-	if zt_alive "$pid"; then
-		diag "pid $pid ignored SIGTERM for ${tmo} ms, sending SIGKILL"
-		kill -KILL "$pid" 2>/dev/null
-	fi
-	wait "$pid" 2>/dev/null
-	return 0
-}
 
 zt_cleanup() {
 	local rc=$? pid
 	trap - EXIT INT TERM
 	# every process we started, by PID: TERM them all first (they stop in parallel), then wait
 	for pid in "${zt_pids[@]}"; do
-		if zt_alive "$pid"; then kill -CONT "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null; fi
+		if proc_alive "$pid"; then kill -CONT "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null; fi
 	done
-	for pid in "${zt_pids[@]}"; do zt_stop_pid "$pid" 8000; done
+	for pid in "${zt_pids[@]}"; do proc_stop "$pid" 8000; done
 	[[ -n $T ]] && zk_stop_all "$T"
 	if [[ -n $T && ${ZT_KEEP:-0} != 1 ]]; then
 		rm -rf "$T"

@@ -1,0 +1,30 @@
+# shellcheck shell=bash
+# tests/lib/proc.sh: processes the tests started, by PID only (never by name).
+#
+#   proc_alive PID               true while PID exists and is not a zombie
+#   proc_stop PID [TIMEOUT_MS]   SIGCONT + SIGTERM, SIGKILL after the timeout (5000), reaps it
+
+proc_alive() {
+	local st
+	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+	st=${st##*) }
+	[[ ${st%% *} != Z ]]
+}
+
+proc_stop() {
+	local pid=$1 tmo=${2:-5000} i
+	proc_alive "$pid" || { wait "$pid" 2>/dev/null; return 0; }
+	# a stopped (SIGSTOP) process acts on SIGTERM only once continued
+	kill -CONT "$pid" 2>/dev/null
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < tmo / 20; i++)); do
+		proc_alive "$pid" || break
+		sleep 0.02
+	done
+	if proc_alive "$pid"; then
+		printf '# pid %s ignored SIGTERM for %s ms, sending SIGKILL\n' "$pid" "$tmo"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	return 0
+}
