@@ -99,14 +99,18 @@ test: deps ## install what is missing, build, run every suite, print "N passed, 
 		test-drills || true
 	@tests/tools/summary.sh $(RESULTS)
 
-test-c: $(C_TESTS) ## C unit tests and the stress test
+test-c: $(C_TESTS) ## C unit tests and the stress test (real clocks: on the TSC clock and without it)
 	@tests/tools/run-c.sh $(RESULTS)/c $(C_TESTS)
+	@SNOWFLAKE_CLOCK_SOURCE=clock_gettime tests/tools/run-c.sh $(RESULTS)/c-clock_gettime \
+		$(BUILD)/tests/test_tsc $(BUILD)/tests/test_fence $(BUILD)/tests/test_stress
 
 test-san: $(C_TESTS_SAN) ## the same under AddressSanitizer + UBSan
 	@tests/tools/run-c.sh $(RESULTS)/asan-ubsan $(C_TESTS_SAN)
 
 test-tsan: $(STRESS_TSAN) ## the multi-thread stress test under ThreadSanitizer
 	@TSAN_OPTIONS=halt_on_error=1 tests/tools/run-c.sh $(RESULTS)/tsan $(STRESS_TSAN)
+	@SNOWFLAKE_CLOCK_SOURCE=clock_gettime TSAN_OPTIONS=halt_on_error=1 \
+		tests/tools/run-c.sh $(RESULTS)/tsan-clock_gettime $(STRESS_TSAN)
 
 test-lua: lua ## busted specs of the binding under every Lua in LUA_VERSIONS
 	@for v in $(LUA_VERSIONS); do \
@@ -136,6 +140,7 @@ $(BUILD)/bench/bench_core: tests/bench/bench_core.c $(CORE_A)
 
 bench: deps $(BUILD)/bench/bench_core lua ## print the benchmark table (BENCH name value unit)
 	@$(BUILD)/bench/bench_core $(BENCH_ROUNDS)
+	@SNOWFLAKE_CLOCK_SOURCE=clock_gettime $(BUILD)/bench/bench_core $(BENCH_ROUNDS) clock_gettime | grep -v '^#'
 	@tests/bench/http_bench.sh
 
 # ---- running -------------------------------------------------------------

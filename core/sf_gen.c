@@ -21,7 +21,13 @@
  * nothing more is issued under the old grant, and the last issued timestamp
  * is final (the lease relies on that to lower its registry mark on release).
  *
- * With the real clocks the fence is first read on CLOCK_MONOTONIC_COARSE
+ * With the real clocks a mint reads the time from the TSC where it can
+ * (sf_tsc.c): one RDTSC gives both the wall time it stamps and a monotonic
+ * time for the fence, lagging the kernel's by under a microsecond. Far from
+ * the deadline that settles the fence; within FENCE_GUARD_NS of it the
+ * kernel's CLOCK_MONOTONIC, read after the TSC, decides.
+ *
+ * Without the TSC the fence is first read on CLOCK_MONOTONIC_COARSE
  * (≈4 ns instead of ≈19 ns here). The coarse clock lags the precise one by
  * about a tick, but more after idle or under a loaded hypervisor (seen here:
  * beyond its 4 ms resolution), so it only settles the common case, far from
@@ -52,6 +58,12 @@
  * within it are far inside FENCE_GUARD_NS, so the timestamp still cannot
  * reach the deadline. */
 #define FREEZE_SLACK_MS 32
+/* A TSC reading may be taken a little before the load of `last` that
+ * precedes it (no LFENCE, see sf_tsc_read), and the TSCs of two CPUs may
+ * differ by a little: a reading this close below the last used millisecond
+ * is that millisecond, not a clock regression. Stamping it with that
+ * millisecond moves no ID more than this into the future. */
+#define TSC_SLACK_NS (2 * 1000)
 
 struct sf_gen {
 	/* written by every mint: alone on its line */
@@ -63,11 +75,13 @@ struct sf_gen {
 	_Atomic int64_t max_wait_ms;
 	_Atomic bool    borrow;
 	bool            real_clock;
+	bool            tsc;              /* real clocks read through the TSC clock */
 	unsigned        seq_bits;
 	unsigned        id_ts_shift;      /* worker_bits + sequence_bits */
 	uint64_t        seq_mask;
 	int64_t         max_ts_rel;
 	int64_t         epoch_ms;
+	int64_t         epoch_ns;
 	int64_t         fence_guard_ns;   /* margin the fast fence check keeps */
 	_Atomic int64_t wall_mono_ms;     /* wall - precise mono, in ms, at the last precise check */
 	sf_clock        clock;
@@ -159,6 +173,41 @@ static inline bool gen_fence_closed(sf_gen *gen, int64_t deadline_ns, int64_t fa
 	return false;
 }
 
+/*
+ * One reading of the time for a mint: returns the wall time it stamps, in ns
+ * since the epoch, and sets *fenced when the fence was closed at that reading.
+ */
+static inline __attribute__((always_inline))
+int64_t gen_read_time(sf_gen *gen, int64_t deadline_ns, bool *fenced)
+{
+	int64_t wall_ns, mono_ns;
+
+	if (sf_likely(gen->tsc) && sf_likely(sf_tsc_now(&wall_ns, &mono_ns))) {
+		*fenced = mono_ns + gen->fence_guard_ns >= deadline_ns &&
+		          sf_clock_mono_ns(NULL) >= deadline_ns;
+		return wall_ns - gen->epoch_ns;
+	}
+	if (gen->real_clock) {
+		const int64_t fast_mono_ns = gen_mono_fast_ns(gen);
+		struct timespec now;
+		const int64_t wall_ms_rel = gen_wall_ms_rel(gen, &now);
+
+		*fenced = gen_fence_closed(gen, deadline_ns, fast_mono_ns, wall_ms_rel);
+		return timespec_ns_rel(gen, &now);
+	}
+	wall_ns = gen->clock.wall_ns(gen->clock.ctx);
+	*fenced = gen->clock.mono_ns(gen->clock.ctx) >= deadline_ns;
+	return wall_ns - gen->epoch_ns;
+}
+
+/* ms since the epoch; a test clock may read before the epoch */
+static inline int64_t gen_ms_of(int64_t ns_rel)
+{
+	if (sf_likely(ns_rel >= 0))
+		return (int64_t)((uint64_t)ns_rel / (uint64_t)SF_NS_PER_MS);
+	return sf_floor_div(ns_rel, SF_NS_PER_MS);
+}
+
 int sf_gen_new(const sf_layout *layout, const sf_clock *clock, sf_gen **out)
 {
 	sf_gen *gen;
@@ -184,6 +233,8 @@ int sf_gen_new(const sf_layout *layout, const sf_clock *clock, sf_gen **out)
 	gen->seq_mask = (1ULL << layout->sequence_bits) - 1;
 	gen->max_ts_rel = (int64_t)((1ULL << layout->timestamp_bits) - 1);
 	gen->epoch_ms = layout->epoch_ms;
+	gen->epoch_ns = layout->epoch_ms * SF_NS_PER_MS;
+	gen->tsc = gen->real_clock && sf_tsc_start();
 	gen->fence_guard_ns = gen->real_clock ? FENCE_GUARD_NS : 0;
 	atomic_init(&gen->wall_mono_ms, INT64_MIN / 2); /* first mint: precise path */
 	atomic_init(&gen->last, 0);
@@ -416,15 +467,19 @@ int gen_reserve(sf_gen *gen, uint32_t want, sf_run *run, sf_report *report)
 		if (sf_unlikely(!(grant & GRANT_VALID)))
 			return atomic_load_explicit(&gen->revoke_code, memory_order_relaxed);
 
-		const int64_t fast_mono_ns = gen_mono_fast_ns(gen);
-		struct timespec now;
-		const int64_t now_ms = gen_wall_ms_rel(gen, &now);
+		const int64_t deadline_ns = (int64_t)((grant & ~GRANT_VALID) >> 16) * SF_NS_PER_MS;
+		bool fenced;
+		const int64_t now_ns_rel = gen_read_time(gen, deadline_ns, &fenced);
+		int64_t now_ms = gen_ms_of(now_ns_rel);
 		const int64_t last_ms = (int64_t)(old >> seq_bits);
 		const uint64_t last_seq = old & seq_mask;
 		uint64_t first;
 		uint64_t room;
 		bool borrowed = false;
 
+		if (sf_unlikely(now_ms < last_ms) && gen->tsc &&
+		    now_ns_rel + TSC_SLACK_NS >= last_ms * SF_NS_PER_MS)
+			now_ms = last_ms;
 		if (sf_likely(now_ms > last_ms)) {
 			first = (uint64_t)now_ms << seq_bits;
 			room = seq_mask + 1;
@@ -435,7 +490,7 @@ int gen_reserve(sf_gen *gen, uint32_t want, sf_run *run, sf_report *report)
 			room = seq_mask - last_seq;
 			borrowed = now_ms != last_ms;
 		} else {
-			return gen_behind(gen, timespec_ns_rel(gen, &now), now_ms, last_ms, report);
+			return gen_behind(gen, now_ns_rel, now_ms, last_ms, report);
 		}
 
 		const uint32_t count = want < room ? want : (uint32_t)room;
@@ -449,10 +504,8 @@ int gen_reserve(sf_gen *gen, uint32_t want, sf_run *run, sf_report *report)
 			return SF_E_TIMESTAMP_OVERFLOW;
 
 		/* the fence, by this thread, on a monotonic clock, checked against
-		 * the wall clock reading it stamps (see gen_fence_closed) */
-		const int64_t deadline_ms = (int64_t)((grant & ~GRANT_VALID) >> 16);
-
-		if (sf_unlikely(gen_fence_closed(gen, deadline_ms * SF_NS_PER_MS, fast_mono_ns, now_ms))) {
+		 * the reading it stamps (see gen_read_time) */
+		if (sf_unlikely(fenced)) {
 			atomic_fetch_add_explicit(&gen->fenced_refusals, 1, memory_order_relaxed);
 			return SF_E_FENCED;
 		}
@@ -575,7 +628,6 @@ int sf_gen_probe(const sf_gen *gen, sf_report *report)
 {
 	const uint64_t grant = atomic_load_explicit(&gen->grant, memory_order_acquire);
 	const uint64_t last = atomic_load_explicit(&gen->last, memory_order_acquire);
-	struct timespec now;
 
 	if (report) {
 		report->wait_ns = 0;
@@ -583,11 +635,18 @@ int sf_gen_probe(const sf_gen *gen, sf_report *report)
 	}
 	if (!(grant & GRANT_VALID))
 		return atomic_load_explicit(&gen->revoke_code, memory_order_relaxed);
-	if (sf_clock_mono_ns(gen->real_clock ? NULL : &gen->clock) >=
-	    (int64_t)((grant & ~GRANT_VALID) >> 16) * SF_NS_PER_MS)
+
+	/* the same reading a mint takes, so the probe and the mints agree on the
+	 * millisecond (only the cache of wall - mono it may refresh is written) */
+	bool fenced;
+	const int64_t now_ns_rel = gen_read_time((sf_gen *)gen,
+	                                         (int64_t)((grant & ~GRANT_VALID) >> 16) * SF_NS_PER_MS,
+	                                         &fenced);
+
+	if (fenced)
 		return SF_E_FENCED;
 
-	const int64_t now_ms = gen_wall_ms_rel(gen, &now);
+	const int64_t now_ms = gen_ms_of(now_ns_rel);
 	const int64_t last_ms = (int64_t)(last >> gen->seq_bits);
 
 	if (now_ms < last_ms) {
@@ -595,7 +654,7 @@ int sf_gen_probe(const sf_gen *gen, sf_report *report)
 
 		if (report) {
 			report->regression_ms = regression_ms;
-			report->wait_ns = (last_ms + 1) * SF_NS_PER_MS - timespec_ns_rel(gen, &now);
+			report->wait_ns = (last_ms + 1) * SF_NS_PER_MS - now_ns_rel;
 		}
 		if (atomic_load_explicit(&gen->borrow, memory_order_relaxed) && (last & gen->seq_mask) != gen->seq_mask)
 			return SF_OK;

@@ -100,6 +100,8 @@ struct sf_lease {
 	int64_t          claim_not_before_ns;
 	int32_t          pending_quarantine;
 	char             pending_quarantine_why[128];
+	const char      *clock_source;     /* at start: "tsc" or "clock_gettime" */
+	bool             clock_source_changed;
 	sf_lease_state   state;
 	int              reason;
 	char             detail[200];
@@ -935,6 +937,18 @@ static void step_minting(sf_lease *lease)
 		}
 	}
 
+	/* the TSC clock turns itself off when the kernel stops trusting the TSC
+	 * or the clock is slewed hard: say so once */
+	sf_tsc_recheck();
+	if (!lease->clock_source_changed) {
+		const char *why_not;
+
+		if (strcmp(sf_clock_source(&why_not), lease->clock_source) != 0) {
+			lease->clock_source_changed = true;
+			lease_log(lease, LOG_WARNING, "clock: minting reads clock_gettime from now on: %s", why_not);
+		}
+	}
+
 	/* local mark: the keeper writes only when it must */
 	rc = sf_keeper_step(lease->keeper, NULL);
 	if (rc != SF_OK)
@@ -1195,6 +1209,8 @@ int sf_lease_start(sf_gen *gen, const sf_lease_config *config, sf_lease **out)
 	pthread_mutex_unlock(&zk_log_lock);
 	zoo_set_debug_level(config->log_level >= LOG_DEBUG ? ZOO_LOG_LEVEL_DEBUG :
 	                    config->log_level >= LOG_INFO ? ZOO_LOG_LEVEL_WARN : ZOO_LOG_LEVEL_ERROR);
+
+	lease->clock_source = sf_clock_source(NULL);
 
 	/* the lease thread and ZooKeeper's threads take no process signals */
 	sigfillset(&all);

@@ -75,6 +75,13 @@ typedef struct sf_clock {
 SF_API int64_t sf_clock_wall_ns(const sf_clock *clock);
 SF_API int64_t sf_clock_mono_ns(const sf_clock *clock);
 
+/* What a generator on the real clocks mints with: "tsc" (the CPU's invariant
+ * TSC, re-anchored on clock_gettime every millisecond; see sf_tsc.c) or
+ * "clock_gettime". With *why_not (may be NULL) why the TSC is not used, or ""
+ * while it is. The environment variable SNOWFLAKE_CLOCK_SOURCE=clock_gettime,
+ * read once per process, keeps the TSC out. */
+SF_API const char *sf_clock_source(const char **why_not);
+
 /* ---- layout ----------------------------------------------------------- */
 
 #define SF_DEFAULT_EPOCH_MS 1704067200000LL /* 2024-01-01T00:00:00Z */

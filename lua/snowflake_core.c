@@ -1206,6 +1206,20 @@ static int l_code_name(lua_State *L)
 	return 1;
 }
 
+/*
+ * core.clock_source() -> "tsc" | "clock_gettime", why_not
+ * What generators on the real clocks mint with; why_not is "" while the TSC
+ * is used, else why not (see sf_tsc.c).
+ */
+static int l_clock_source(lua_State *L)
+{
+	const char *why_not;
+
+	lua_pushstring(L, sf_clock_source(&why_not));
+	lua_pushstring(L, why_not);
+	return 2;
+}
+
 /* ---- registration ------------------------------------------------------ */
 
 static const luaL_Reg gen_methods[] = {
@@ -1274,6 +1288,7 @@ static const luaL_Reg core_functions[] = {
 	{ "wall_ns", l_wall_ns },
 	{ "mono_ns", l_mono_ns },
 	{ "code_name", l_code_name },
+	{ "clock_source", l_clock_source },
 	{ NULL, NULL }
 };
 

@@ -231,6 +231,9 @@ local function handle_metrics()
       m:sample("snowflake_refusals_total", n, { reason = reason })
     end
   end
+  local source = core_sf.clock_source()
+  m:family("snowflake_clock_source_info", "gauge", "1 for the clock minting reads: tsc, or clock_gettime.")
+  m:sample("snowflake_clock_source_info", 1, { source = source })
   m:family("snowflake_sequence_exhausted_total", "counter", "Milliseconds whose sequence ran out.")
   m:sample("snowflake_sequence_exhausted_total", s.sequence_exhausted)
   m:family("snowflake_lease_state", "gauge", "1 for the lease's current state.")
@@ -297,6 +300,11 @@ end)
 
 -- ---- the lease, started in the serving process ------------------------------------
 
+local function clock_source_text()
+  local source, why_not = core_sf.clock_source()
+  return why_not == "" and source or (source .. " (" .. why_not .. ")")
+end
+
 local function discipline_ok()
   if cfg.clock.discipline == "ignore" then return true end
   local d = core_sf.discipline()
@@ -320,6 +328,7 @@ end
 core.register_task(function()
   if not core_sf.process_once("lease") then return end
   if not discipline_ok() then return end
+  log(core.info, "clock: minting reads " .. clock_source_text())
   core_sf.mkdir_p(cfg.state.dir)
   local lease, started_or_code, detail = core_sf.process_lease_start(gen, {
     zk_hosts = cfg.lease.zk_hosts, root = cfg.lease.root, node_name = cfg.lease.node_name or NODE,
@@ -364,6 +373,7 @@ local function cli_status(applet)
     "clock.max_wait_ms: " .. tostring(clock_view.max_wait_ms),
     "clock.borrow: " .. tostring(clock_view.borrow),
     "clock.policy: " .. (cfg.clock.policy and "operator function" or "default ladder"),
+    "clock.source: " .. clock_source_text(),
     "http.max_batch: " .. tostring(core_sf.setting_get("http.max_batch")),
     "limits.retry_after_s: " .. tostring(core_sf.setting_get("limits.retry_after_s")),
     "ids_issued: " .. tostring(c.ids),

@@ -1,6 +1,9 @@
 /*
  * Core benchmarks. Prints "BENCH <name> <value> <unit>" lines; every figure
- * is the median of `rounds` runs, ratios are taken round by round.
+ * is the median of `rounds` runs, ratios are taken round by round. The mint
+ * reads the TSC clock where the machine allows it (core/sf_tsc.c); `make
+ * bench` also runs the unsaturated mint without it (SNOWFLAKE_CLOCK_SOURCE=
+ * clock_gettime), as core_next_clock_gettime_*.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -123,6 +126,8 @@ static double bench_batch_ns(sf_gen *gen, int n)
 int main(int argc, char **argv)
 {
 	int rounds = argc > 1 ? atoi(argv[1]) : 5;
+	/* bench_core ROUNDS NAME: only the unsaturated mint, printed as core_next_NAME_* */
+	const char *only_next = argc > 2 ? argv[2] : NULL;
 	/* 21 sequence bits: 2 M IDs a millisecond, which one thread never reaches */
 	sf_layout wide = { SF_DEFAULT_EPOCH_MS, 41, 1, 21 };
 	sf_gen *gen = make_gen(wide);
@@ -135,9 +140,24 @@ int main(int argc, char **argv)
 		clk[r] = bench_clock_ns(2000000);
 		nxt[r] = bench_next_ns(gen, 2000000);
 		ratio[r] = nxt[r] / clk[r];
+		if (only_next)
+			continue;
 		bt[r] = bench_batch_ns(gen, 2000);
 		s1[r] = bench_saturated(1, 300000000);
 		s2[r] = bench_saturated(2, 300000000);
+	}
+	{
+		const char *why_not;
+		const char *source = sf_clock_source(&why_not);
+
+		printf("# core: minting reads %s%s%s\n", source, *why_not ? ": " : "", why_not);
+	}
+	if (only_next) {
+		/* the same figures for a generator that does not use the TSC */
+		printf("BENCH core_next_%s_ns %.2f ns\n", only_next, median(nxt, rounds));
+		printf("BENCH core_next_%s_vs_clock %.3f ratio\n", only_next, median(ratio, rounds));
+		sf_gen_free(gen);
+		return 0;
 	}
 	printf("BENCH clock_read_ns %.2f ns\n", median(clk, rounds));
 	printf("BENCH core_next_ns %.2f ns\n", median(nxt, rounds));

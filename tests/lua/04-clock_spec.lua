@@ -205,6 +205,15 @@ describe("the real clocks", function()
 		assert.is_true(core.wall_ns() >= T0_NS)
 	end)
 
+	it("names the clock minting reads, with a reason when it is not the TSC", function()
+		local source, why_not = core.clock_source()
+		assert.is_true(source == "tsc" or source == "clock_gettime")
+		assert.are.equal("string", type(why_not))
+		assert.are.equal(source == "tsc", why_not == "")
+		local again = core.clock_source()
+		assert.are.equal(source, again)
+	end)
+
 	it("reports the kernel's clock discipline", function()
 		local d, code, detail = core.discipline()
 		if d == nil then
