@@ -597,14 +597,17 @@ int sf_reserve(sf_gen *gen, uint32_t want, sf_run *run, sf_report *report)
 	return gen_reserve(gen, want, run, report);
 }
 
-int sf_next_batch(sf_gen *gen, int64_t *out, uint32_t n, sf_report *report, int64_t spin_limit_ns)
+int sf_next_batch_some(sf_gen *gen, int64_t *out, uint32_t n, uint32_t *got, sf_report *report,
+                       int64_t spin_limit_ns)
 {
 	struct spin_budget budget;
 	uint32_t filled = 0;
 	sf_run run = { 0, 0 };
-	int rc;
+	int rc = SF_OK;
 
-	if (n == 0 || !out)
+	if (got)
+		*got = 0;
+	if (n == 0 || !out || !got)
 		return SF_E_BATCH_RANGE;
 	spin_budget_init(&budget, spin_limit_ns);
 	while (filled < n) {
@@ -615,13 +618,21 @@ int sf_next_batch(sf_gen *gen, int64_t *out, uint32_t n, sf_report *report, int6
 			rc = gen_reserve(gen, n - filled, &run, report);
 		}
 		if (rc != SF_OK)
-			return rc;
+			break;
 		for (uint32_t i = 0; i < run.count; i++)
 			out[filled + i] = run.first + (int64_t)i;
 		filled += run.count;
 		spin_budget_init(&budget, spin_limit_ns);
 	}
-	return SF_OK;
+	*got = filled;
+	return rc;
+}
+
+int sf_next_batch(sf_gen *gen, int64_t *out, uint32_t n, sf_report *report, int64_t spin_limit_ns)
+{
+	uint32_t got;
+
+	return sf_next_batch_some(gen, out, n, &got, report, spin_limit_ns);
 }
 
 int sf_gen_probe(const sf_gen *gen, sf_report *report)

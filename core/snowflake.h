@@ -207,6 +207,12 @@ SF_API int  sf_reserve(sf_gen *gen, uint32_t want, sf_run *run, sf_report *repor
  * duplicate). */
 SF_API int  sf_next_batch(sf_gen *gen, int64_t *out, uint32_t n, sf_report *report,
                           int64_t spin_limit_ns);
+/* As sf_next_batch, but *got (always set) says how many of out[] were
+ * reserved before a refusal: they are valid, unique IDs the caller may hand
+ * out (e.g. the rest after a yield, when the refusal is
+ * SF_E_SEQUENCE_EXHAUSTED) or drop. */
+SF_API int  sf_next_batch_some(sf_gen *gen, int64_t *out, uint32_t n, uint32_t *got,
+                               sf_report *report, int64_t spin_limit_ns);
 
 SF_API void sf_gen_stats_get(const sf_gen *gen, sf_gen_stats *out);
 /* Would a mint succeed now? The checks of sf_next without reserving

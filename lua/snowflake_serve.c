@@ -9,7 +9,7 @@
  *    process (HAProxy runs one state per thread, so a CLI `set` in one must
  *    be seen by all);
  *  - gen:fetch_id(): a C function HAProxy calls as the /id sample fetch;
- *  - gen:next_text(n, json): a whole /ids body built in C;
+ *  - gen:next_text(n, json, ...): an /ids body (or its pieces) built in C;
  *  - gen:probe(): would a mint succeed, without minting (for /health).
  */
 #include <inttypes.h>
@@ -293,10 +293,47 @@ static void push_refusal(lua_State *L, int rc, const sf_report *rep)
 
 #define TEXT_CHUNK 512
 
+/* "00".."99": two digits a step; snprintf costs about four times as much
+ * for an ID, and a 4,096-ID body holds the event loop for all of them */
+static const char digit_pairs[] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* the decimal digits of v, ending at end; returns where they start */
+static char *format_decimal(char *end, uint64_t v)
+{
+	char *p = end;
+
+	while (v >= 100) {
+		const unsigned pair = (unsigned)(v % 100);
+
+		v /= 100;
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * pair, 2);
+	}
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, digit_pairs + 2 * v, 2);
+	} else {
+		*--p = (char)('0' + v);
+	}
+	return p;
+}
+
 /*
- * gen:next_text(n, json[, spin_limit_ns]) -> body, first_id, last_id | nil, code, detail, wait_ns
- * n IDs (1..65536), strictly increasing: one a line, or {"ids":["…",…]}
- * with json. The body ends in a newline. Counts the IDs and the batch.
+ * gen:next_text(n, json[, spin_limit_ns[, offset]])
+ *   -> body, first_id, last_id, count | nil, code, detail, wait_ns
+ * n IDs (1..65536), strictly increasing, as the body of /ids: one a line, or
+ * {"ids":["…",…]} with json; the body ends in a newline.
+ *
+ * A millisecond whose sequence runs out is waited for by spinning at most
+ * spin_limit_ns (default 2 ms). Past that, if some IDs were minted, the call
+ * returns them (count < n) as the first piece of the body: the caller yields
+ * and asks for the rest with offset = the IDs it has, and the pieces,
+ * concatenated, are the body. Any other refusal drops what was minted (a gap,
+ * never a duplicate). The IDs and the batch are counted when a body is
+ * complete.
  */
 static int l_gen_next_text(lua_State *L)
 {
@@ -304,6 +341,7 @@ static int l_gen_next_text(lua_State *L)
 	lua_Integer n = luaL_checkinteger(L, 2);
 	bool json = lua_toboolean(L, 3);
 	lua_Integer spin = luaL_optinteger(L, 4, 2000000);
+	lua_Integer offset = luaL_optinteger(L, 5, 0);
 	int64_t ids[TEXT_CHUNK], first = 0, last = 0;
 	luaL_Buffer b;
 	sf_report rep = { 0, 0 };
@@ -311,42 +349,56 @@ static int l_gen_next_text(lua_State *L)
 
 	luaL_argcheck(L, n >= 1 && n <= 65536, 2, "count must be 1..65536");
 	luaL_argcheck(L, spin >= 0, 4, "spin limit must be >= 0");
-	/* mint everything first: a refusal leaves no half-built body */
+	luaL_argcheck(L, offset >= 0 && offset <= 65536 - n, 5, "offset must be 0..65536 - count");
 	luaL_buffinit(L, &b);
-	if (json)
+	if (json && offset == 0)
 		luaL_addstring(&b, "{\"ids\":[");
 	while (done < n) {
 		uint32_t want = (uint32_t)(n - done < TEXT_CHUNK ? n - done : TEXT_CHUNK);
-		int rc = sf_next_batch(gen, ids, want, &rep, (int64_t)spin);
+		uint32_t got = 0;
+		int rc = sf_next_batch_some(gen, ids, want, &got, &rep, (int64_t)spin);
 
+		if (got > 0) {
+			if (done == 0)
+				first = ids[0];
+			last = ids[got - 1];
+		}
+		for (uint32_t i = 0; i < got; i++) {
+			/* ',"' + 19 digits + '"' or 19 digits + newline */
+			char num[24], *end = num + sizeof num, *p;
+
+			if (json) {
+				*--end = '"';
+				p = format_decimal(end, (uint64_t)ids[i]);
+				*--p = '"';
+				if (offset + done + i > 0)
+					*--p = ',';
+			} else {
+				*--end = '\n';
+				p = format_decimal(end, (uint64_t)ids[i]);
+			}
+			luaL_addlstring(&b, p, (size_t)(num + sizeof num - p));
+		}
+		done += got;
 		if (rc != SF_OK) {
+			if (rc == SF_E_SEQUENCE_EXHAUSTED && done > 0)
+				break; /* a piece: the rest after the caller yields */
 			lua_settop(L, 0);
 			push_refusal(L, rc, &rep);
 			return 4;
 		}
-		if (done == 0)
-			first = ids[0];
-		last = ids[want - 1];
-		for (uint32_t i = 0; i < want; i++) {
-			char num[32];
-			int len;
-
-			if (json)
-				len = snprintf(num, sizeof num, "%s\"%" PRId64 "\"", done + i ? "," : "", ids[i]);
-			else
-				len = snprintf(num, sizeof num, "%" PRId64 "\n", ids[i]);
-			luaL_addlstring(&b, num, (size_t)len);
-		}
-		done += want;
 	}
-	if (json)
-		luaL_addstring(&b, "]}\n");
+	if (done == n) {
+		if (json)
+			luaL_addstring(&b, "]}\n");
+		count_batch((uint64_t)(offset + n));
+		count(CNT_BATCH_REQUESTS, 1);
+	}
 	luaL_pushresult(&b);
 	lua_pushinteger(L, (lua_Integer)first);
 	lua_pushinteger(L, (lua_Integer)last);
-	count_batch((uint64_t)n);
-	count(CNT_BATCH_REQUESTS, 1);
-	return 3;
+	lua_pushinteger(L, done);
+	return 4;
 }
 
 /* gen:probe() -> true | nil, code, detail, wait_ns (see sf_gen_probe) */

@@ -109,6 +109,26 @@ static void test_batch_refusals(void)
 	CHECK_RC(sf_next(gen, &after, NULL), SF_OK, "minting goes on after the refusal");
 	CHECK(after > id, "the dropped run leaves a gap, never a repeat");
 
+	/* the same, keeping what was reserved: the rest comes after the next ms */
+	{
+		uint32_t got = 12345, more = 0;
+		int64_t mark;
+
+		CHECK_RC(sf_next(gen, &mark, NULL), SF_OK, "one ID in a fresh millisecond");
+		CHECK_RC(sf_next_batch_some(gen, ids, 8192, &got, NULL, 0), SF_E_SEQUENCE_EXHAUSTED,
+		         "batch_some on a stopped clock stops at the end of the millisecond");
+		CHECK(got == 4094 && ids[0] > mark && strictly_increasing(ids, got),
+		      "and reports the 4,094 left of it, increasing, above (%u)", got);
+		tc.wall_ns += TEST_MS;
+		CHECK_RC(sf_next_batch_some(gen, ids + got, 8192 - got, &more, NULL, 0), SF_E_SEQUENCE_EXHAUSTED,
+		         "the next millisecond gives the next 4,096");
+		CHECK(more == 4096 && strictly_increasing(ids, got + more), "all 8,190 strictly increasing");
+		CHECK_RC(sf_next_batch_some(gen, ids, 0, &got, NULL, 0), SF_E_BATCH_RANGE, "batch_some of 0 is refused");
+		CHECK(got == 0, "and reports none");
+		CHECK_RC(sf_next_batch_some(gen, ids, 1, NULL, NULL, 0), SF_E_BATCH_RANGE, "batch_some needs *got");
+		tc.wall_ns += TEST_MS;
+	}
+
 	/* a regression in the middle of a batch refuses it */
 	tc.wall_ns -= 500 * TEST_MS;
 	CHECK_RC(sf_next_batch(gen, ids, 10, NULL, TEST_MS), SF_E_CLOCK_REGRESSED,

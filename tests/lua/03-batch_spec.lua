@@ -121,3 +121,96 @@ describe("gen:reserve", function()
 		helpers.refused("no_lease")(gen:reserve(4))
 	end)
 end)
+
+describe("gen:next_text", function()
+	local function lines(body)
+		local out = {}
+		for line in body:gmatch("([^\n]*)\n") do out[#out + 1] = line end
+		return out
+	end
+
+	-- each line a canonical decimal integer, strictly increasing
+	local function canonical_increasing(list)
+		local prev
+		for _, text in ipairs(list) do
+			local n = math.tointeger(tonumber(text))
+			if not n or tostring(n) ~= text or (prev and n <= prev) then return false, text end
+			prev = n
+		end
+		return true
+	end
+
+	it("builds a whole body: one ID a line, or JSON strings", function()
+		local gen = helpers.manual_gen(nil, 4)
+		local body, first, last, count = gen:next_text(3, false)
+		assert.are.equal(3, count)
+		assert.are.equal(first .. "\n" .. (first + 1) .. "\n" .. last .. "\n", body)
+		body, first, last, count = gen:next_text(2, true)
+		assert.are.equal(2, count)
+		assert.are.equal('{"ids":["' .. first .. '","' .. last .. '"]}\n', body)
+	end)
+
+	it("formats small and large IDs like tostring", function()
+		-- epoch = the clock's time and worker 0: the IDs are 1, 2, 3, ...
+		-- (0 is the generator's starting point, never issued)
+		local gen = helpers.manual_gen({ epoch_ms = T0_MS }, 0)
+		local body, first, _, count = gen:next_text(1000, false)
+		assert.are.equal(1, first)
+		local got = lines(body)
+		assert.are.equal(1000, count)
+		assert.are.equal(1000, #got)
+		for i = 1, 1000 do assert.are.equal(tostring(i), got[i]) end
+		local big = helpers.manual_gen({ timestamp_bits = 41, worker_bits = 10, sequence_bits = 12 }, 1023)
+		local b2 = big:next_text(50, false)
+		assert(canonical_increasing(lines(b2)))
+	end)
+
+	it("on a used-up millisecond returns a piece; the rest follows with offset", function()
+		local gen, clock = helpers.manual_gen(nil, 4)
+		assert(gen:next())
+		-- the clock stands still: 4,095 are left of this millisecond
+		local piece1, first, last1, count1 = gen:next_text(5000, false, 0)
+		assert.are.equal(4095, count1)
+		clock:advance(MS)
+		local piece2, first2, last2, count2 = gen:next_text(5000 - count1, false, 0, count1)
+		assert.are.equal(905, count2)
+		assert.is_true(first2 > last1)
+		local all = lines(piece1 .. piece2)
+		assert.are.equal(5000, #all)
+		assert(canonical_increasing(all))
+		assert.are.equal(tostring(first), all[1])
+		assert.are.equal(tostring(last2), all[5000])
+	end)
+
+	it("JSON pieces concatenate into one JSON body", function()
+		local gen, clock = helpers.manual_gen(nil, 4)
+		assert(gen:next())
+		local piece1, _, _, count1 = gen:next_text(4100, true, 0)
+		assert.are.equal(4095, count1)
+		assert.is_truthy(piece1:find('^{"ids":%["%d+"'))
+		assert.is_nil(piece1:find("]}", 1, true))
+		clock:advance(MS)
+		local piece2, _, _, count2 = gen:next_text(5, true, 0, count1)
+		assert.are.equal(5, count2)
+		assert.is_truthy(piece2:find('^,"%d+"'))
+		local body = piece1 .. piece2
+		assert.is_truthy(body:find('"]}\n$'))
+		local ids = {}
+		for id in body:gmatch('"(%d+)"') do ids[#ids + 1] = id end
+		assert.are.equal(4100, #ids)
+		assert(canonical_increasing(ids))
+	end)
+
+	it("refuses with nil, code, detail, wait_ns; checks its arguments", function()
+		local gen = helpers.bare_gen()
+		local body, code, detail = gen:next_text(3, false)
+		assert.is_nil(body)
+		assert.are.equal("no_lease", code)
+		assert.are.equal("string", type(detail))
+		local armed = helpers.manual_gen(nil, 4)
+		helpers.raises(function() armed:next_text(0, false) end, "count must be 1..65536")
+		helpers.raises(function() armed:next_text(3, false, -1) end, "spin limit must be >= 0")
+		helpers.raises(function() armed:next_text(3, false, 0, -1) end, "offset must be 0..65536 - count")
+		helpers.raises(function() armed:next_text(10, false, 0, 65530) end, "offset must be 0..65536 - count")
+	end)
+end)
