@@ -22,8 +22,8 @@ ev kill
 kill -KILL "${pids[@]}"
 kill_mono=$EV_MONO
 # run.sh notices its HAProxy is gone and exits; start it again at once
-for ((i = 0; i < 200; i++)); do read -r rp <"$T/$ACT/run.pid"; dr_alive "$rp" || break; sleep 0.005; done
-for p in "${pids[@]}"; do dr_alive "$p" && not_ok "$ACT's killed HAProxy process $p is gone"; done
+for ((i = 0; i < 200; i++)); do read -r rp <"$T/$ACT/run.pid"; proc_alive "$rp" || break; sleep 0.005; done
+for p in "${pids[@]}"; do proc_alive "$p" && not_ok "$ACT's killed HAProxy process $p is gone"; done
 # from here on, every ID under $ACT's worker comes from the new process
 ev restart
 restart_mono=$EV_MONO

@@ -30,6 +30,8 @@ set -u
 
 DR_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DR_REPO=$(cd "$DR_HERE/../.." && pwd)
+# shellcheck source=tests/lib/proc.sh
+. "$DR_REPO/tests/lib/proc.sh"
 BUILD=${BUILD:-$DR_REPO/build}
 [[ $BUILD == /* ]] || BUILD=$DR_REPO/$BUILD
 DR_CLIENT=$BUILD/tests/drill-client
@@ -81,23 +83,8 @@ ev() {
 }
 ms_since() { now; echo $(((NOW_MONO - $1) / 1000)); }
 
-dr_alive() {
-	local st
-	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
-	st=${st##*) }
-	[[ ${st%% *} != Z ]]
-}
-# dr_starttime PID: the process's start time (clock ticks since boot): with the PID, an identity
-# that survives PID reuse
-dr_starttime() {
-	local st f
-	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
-	st=${st##*) }
-	read -r -a f <<<"$st"
-	echo "${f[19]}"
-}
 # dr_ours PID:STARTTIME: that very process is still alive
-dr_ours() { dr_alive "${1%%:*}" && [[ $(dr_starttime "${1%%:*}") == "${1#*:}" ]]; }
+dr_ours() { proc_alive "${1%%:*}" && [[ $(proc_starttime "${1%%:*}") == "${1#*:}" ]]; }
 
 # dr_spawn HOST NAME CMD...: run CMD in HOST's namespace in its own session (pgid == pid),
 # stdout+stderr to $T/HOST/NAME.log; records the PID and leaves it in DR_PID.
@@ -115,7 +102,7 @@ dr_spawn() {
 	local i
 	for ((i = 0; i < 300; i++)); do [[ -s $pf ]] && break; sleep 0.01; done
 	read -r DR_PID <"$pf" 2>/dev/null || { DR_PID=; return 1; }
-	dr_pids+=("$DR_PID:$(dr_starttime "$DR_PID")")
+	dr_pids+=("$DR_PID:$(proc_starttime "$DR_PID")")
 }
 
 # dr_ns_purge NS: kill what is left inside one of our namespaces, delete it
@@ -140,7 +127,7 @@ dr_clean_stale() {
 		[[ $n =~ ^sfd([0-9]+)- ]] || continue
 		pid=${BASH_REMATCH[1]}
 		[[ $pid == "$$" ]] && continue
-		if dr_alive "$pid"; then
+		if proc_alive "$pid"; then
 			cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
 			[[ $cmd == *drills/* ]] && continue
 		fi
@@ -337,7 +324,7 @@ zk_4lw() {
 # zk_mode K: leader | follower | standalone | no-quorum | down
 zk_mode() {
 	local r pid
-	read -r pid <"$T/z$1/zk.pid" 2>/dev/null && dr_alive "$pid" || { echo down; return 0; }
+	read -r pid <"$T/z$1/zk.pid" 2>/dev/null && proc_alive "$pid" || { echo down; return 0; }
 	r=$(zk_4lw "$1" srvr) || { echo down; return 0; }
 	if [[ $r =~ Mode:\ ([a-z]+) ]]; then echo "${BASH_REMATCH[1]}"; else echo no-quorum; fi
 }
@@ -394,7 +381,7 @@ zk_kill() {
 	local pid i
 	read -r pid <"$T/z$1/zk.pid" 2>/dev/null || return 0
 	kill -KILL -- "-$pid" 2>/dev/null
-	for ((i = 0; i < 250; i++)); do dr_alive "$pid" || return 0; sleep 0.02; done
+	for ((i = 0; i < 250; i++)); do proc_alive "$pid" || return 0; sleep 0.02; done
 	return 1
 }
 
@@ -617,9 +604,9 @@ client_start() {
 # client_wait PID TIMEOUT_MS: until the client exits (it is bounded by its own -d)
 client_wait() {
 	local i
-	for ((i = 0; i < $2 / 20; i++)); do dr_alive "$1" || return 0; sleep 0.02; done
+	for ((i = 0; i < $2 / 20; i++)); do proc_alive "$1" || return 0; sleep 0.02; done
 	kill -TERM "$1" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do dr_alive "$1" || return 0; sleep 0.02; done
+	for ((i = 0; i < 100; i++)); do proc_alive "$1" || return 0; sleep 0.02; done
 	return 1
 }
 

@@ -2,6 +2,8 @@
 # tests/lib/proc.sh: processes the tests started, by PID only (never by name).
 #
 #   proc_alive PID               true while PID exists and is not a zombie
+#   proc_starttime PID           its start time (clock ticks since boot): with the PID, an identity
+#                                that survives PID reuse
 #   proc_stop PID [TIMEOUT_MS]   SIGCONT + SIGTERM, SIGKILL after the timeout (5000), reaps it
 
 proc_alive() {
@@ -9,6 +11,14 @@ proc_alive() {
 	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
 	st=${st##*) }
 	[[ ${st%% *} != Z ]]
+}
+
+proc_starttime() {
+	local st f
+	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+	st=${st##*) }
+	read -r -a f <<<"$st"
+	echo "${f[19]}"
 }
 
 proc_stop() {

@@ -34,6 +34,9 @@
 #   D/zoo.cfg  D/log4j.properties  D/data/  D/zookeeper.log (server log)  D/zk.out (JVM stdout/stderr)
 #   D/zk.pid (pid == pgid, the JVM is a session leader)  D/zk.port (client port)  D/connect
 
+# shellcheck source=tests/lib/proc.sh
+. "$(dirname "${BASH_SOURCE[0]}")/proc.sh"
+
 ZK_MAIN_CLASS=org.apache.zookeeper.server.quorum.QuorumPeerMain
 
 zk__log() { printf 'zk.sh: %s\n' "$*" >&2; }
@@ -103,14 +106,6 @@ zk__owns_port() {
 	ss -Htlnp "( sport = :$2 )" 2>/dev/null | grep -q "pid=$1,"
 }
 
-# zk__alive PID: the process exists and is not a zombie.
-zk__alive() {
-	local st
-	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
-	st=${st##*) }
-	[[ ${st%% *} != Z ]]
-}
-
 # zk__pid D: print the PID recorded in D/zk.pid if that process is alive, a session leader (pgid == pid)
 # and really our server for D (its command line names D/zoo.cfg). A stale pid file is removed.
 zk__pid() {
@@ -118,7 +113,7 @@ zk__pid() {
 	[[ -s $d/zk.pid ]] || return 1
 	read -r pid <"$d/zk.pid" || return 1
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	if zk__alive "$pid"; then
+	if proc_alive "$pid"; then
 		cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || cmd=
 		{ read -r st <"/proc/$pid/stat"; } 2>/dev/null || st=
 		st=${st##*) }
@@ -250,7 +245,7 @@ zk__signal_stop() {
 	kill "-$sig" -- "-$pid" 2>/dev/null || true
 	kill -CONT -- "-$pid" 2>/dev/null || true # a paused server must be able to act on TERM
 	end=$(($(zk__now_ms) + tmo * 1000))
-	while zk__alive "$pid"; do
+	while proc_alive "$pid"; do
 		if (($(zk__now_ms) >= end)); then
 			if [[ $sig == KILL ]]; then
 				zk__log "pid $pid in $d survives SIGKILL"
