@@ -592,6 +592,48 @@ dr_standard_up() {
 }
 DR_HAP_ENV=()
 
+# dr_load_and_pick DURATION_MS [RATE=500]: after dr_standard_up, the VIP client running for
+# DURATION_MS (4 connections, RATE requests/s each, PID in LOAD_PID), 4 s of steady load, then the
+# active/standby pair named (ACT, SBY, W_ACT, W_SBY).
+LOAD_PID=
+dr_load_and_pick() {
+	client_start vip "$VIP" "$1" -c 4 -r "${2:-500}" || fatal "the client starts"
+	LOAD_PID=$CLIENT_PID
+	sleep 4
+	dr_pick_active
+}
+
+# dr_vip_moved WHAT EVENT_WALL_US: the VIP reached the standby within 3 s of the event, and the
+# figure vip_move_ms (from the event to the standby's MASTER notification).
+dr_vip_moved() {
+	local t_master
+	if wait_until 3000 vip_on "$SBY"; then
+		ok "the VIP moved to $SBY $1"
+	else
+		not_ok "the VIP moved to $SBY $1 (holders: $(vip_holders))"
+	fi
+	t_master=$(notify_time "$SBY" MASTER $(($2 / 1000)))
+	[[ -n $t_master ]] && figure vip_move_ms $((t_master - $2 / 1000))
+	return 0
+}
+
+# dr_rejoined_as_backup [SETTLE_S=0]: the active host's keepalived is back at full priority, and
+# after SETTLE_S the VIP is still on the standby (a recovered host never takes it back).
+dr_rejoined_as_backup() {
+	if wait_until 5000 prio_is "$ACT" 150; then ok "$ACT's keepalived is back at full priority"; else not_ok "$ACT's keepalived is back at full priority (now $(ka_prio "$ACT"))"; fi
+	sleep "${1:-0}"
+	check "$ACT rejoined as backup: the VIP stays on $SBY" vip_on "$SBY"
+}
+
+# dr_window_ok WINDOW_MS TARGET_MS: the client-visible error window is within the target
+dr_window_ok() {
+	if awk -v w="$1" -v t="$2" 'BEGIN { exit !(w <= t) }'; then
+		ok "client-visible error window $1 ms <= $2 ms"
+	else
+		not_ok "client-visible error window $1 ms <= $2 ms"
+	fi
+}
+
 # client_start NAME ADDR DURATION_MS [client options...]: the drill client in the client host,
 # log in $T/NAME.log; PID in CLIENT_PID
 CLIENT_PID=
