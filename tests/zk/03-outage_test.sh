@@ -18,18 +18,8 @@ cs=$(zk_start "$T/zk") || { not_ok "start ZooKeeper"; exit 1; }
 port=$(<"$T/zk/zk.port")
 ok "ZooKeeper serves at $cs"
 R=/t03
-zt_claimant o "$cs" "$R" --print-ids --every 1000
-cpid=$ZT_PID
-O=$T/o.out
-if ! zt_wait "$O" '^STATE [0-9]+ [0-9]+ minting ' 10000; then
-	not_ok "the claimant mints before the outage"
-	zt_tail_diag "$O"
-	exit 1
-fi
-ok "the claimant mints before the outage"
-sleep 1.5
-tmo=$(grep -m1 -oE 'established, timeout [0-9]+' "$O" | grep -oE '[0-9]+$')
-figure negotiated_session_timeout_ms "$tmo"
+zt_minting_claimant o "$cs" "$R"
+cpid=$CPID O=$OUT tmo=$TMO
 
 down_A() { zk_kill "$T/zk"; }
 up_A() { zk_start "$T/zk" "$port" >/dev/null; }

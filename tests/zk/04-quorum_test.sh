@@ -16,18 +16,8 @@ zt_init 04-quorum
 cs=$(zk_ensemble_start "$T/ens" 3) || { not_ok "start a three-node ensemble"; exit 1; }
 ok "three-node ensemble serves at $cs"
 R=/t04
-zt_claimant q "$cs" "$R" --print-ids --every 1000
-cpid=$ZT_PID
-O=$T/q.out
-if ! zt_wait "$O" '^STATE [0-9]+ [0-9]+ minting ' 10000; then
-	not_ok "the claimant mints before the outage"
-	zt_tail_diag "$O"
-	exit 1
-fi
-ok "the claimant mints before the outage"
-sleep 1.5
-tmo=$(grep -m1 -oE 'established, timeout [0-9]+' "$O" | grep -oE '[0-9]+$')
-figure negotiated_session_timeout_ms "$tmo"
+zt_minting_claimant q "$cs" "$R"
+cpid=$CPID O=$OUT tmo=$TMO
 
 victims=()
 # kill the leader and one follower: the survivor is a follower that loses its leader at once

@@ -120,6 +120,23 @@ zt_claimant() {
 		--node "$name" --timeout "$ZT_TIMEOUT" --margin "$ZT_MARGIN" "$@"
 }
 
+# zt_minting_claimant NAME HOSTS ROOT: a claimant that prints its IDs (one a second), minting within
+# 10 s (else the test stops); then 1.5 s of steady minting and the figure
+# negotiated_session_timeout_ms. Sets CPID (its PID), OUT (its output file) and TMO (the timeout).
+zt_minting_claimant() {
+	zt_claimant "$1" "$2" "$3" --print-ids --every 1000
+	CPID=$ZT_PID OUT=$T/$1.out
+	if ! zt_wait "$OUT" '^STATE [0-9]+ [0-9]+ minting ' 10000; then
+		not_ok "the claimant mints before the outage"
+		zt_tail_diag "$OUT"
+		exit 1
+	fi
+	ok "the claimant mints before the outage"
+	sleep 1.5
+	TMO=$(grep -m1 -oE 'established, timeout [0-9]+' "$OUT" | grep -oE '[0-9]+$')
+	figure negotiated_session_timeout_ms "$TMO"
+}
+
 # zt_wait FILE ERE TIMEOUT_MS [FROM_LINE=1]: wait until a line at or after FROM_LINE matches.
 zt_wait() {
 	local f=$1 re=$2 tmo=$3 from=${4:-1} end
