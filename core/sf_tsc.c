@@ -67,6 +67,7 @@ enum tsc_off {
 	TSC_OFF_UNSUPPORTED,    /* no invariant TSC, or not x86-64 */
 	TSC_OFF_CLOCKSOURCE,    /* the kernel does not use the TSC */
 	TSC_OFF_CONFIGURED,     /* SNOWFLAKE_CLOCK_SOURCE=clock_gettime */
+	TSC_OFF_CALLER,         /* sf_clock_source_avoid_tsc (clock.source in the config) */
 	TSC_OFF_CALIBRATION,    /* rate out of any sane range */
 	TSC_OFF_RAN_AHEAD,      /* readings ran ahead of CLOCK_MONOTONIC */
 };
@@ -76,6 +77,7 @@ static const char *const tsc_off_text[] = {
 	[TSC_OFF_UNSUPPORTED] = "no invariant TSC",
 	[TSC_OFF_CLOCKSOURCE] = "the kernel's clocksource is not tsc",
 	[TSC_OFF_CONFIGURED] = "SNOWFLAKE_CLOCK_SOURCE=clock_gettime",
+	[TSC_OFF_CALLER] = "configured: clock.source = \"clock_gettime\"",
 	[TSC_OFF_CALIBRATION] = "TSC rate out of range at calibration",
 	[TSC_OFF_RAN_AHEAD] = "TSC readings ran ahead of CLOCK_MONOTONIC (clock slewed hard)",
 };
@@ -266,6 +268,13 @@ void sf_tsc_recheck(void)
 		return;
 	if (!clocksource_is_tsc())
 		tsc_turn_off(TSC_OFF_CLOCKSOURCE);
+}
+
+void sf_clock_source_avoid_tsc(void)
+{
+	sf_tsc_start(); /* after this the TSC clock never turns on */
+	if (atomic_load(&sf_tsc.on))
+		tsc_turn_off(TSC_OFF_CALLER);
 }
 
 const char *sf_clock_source(const char **why_not)

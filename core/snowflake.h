@@ -81,6 +81,10 @@ SF_API int64_t sf_clock_mono_ns(const sf_clock *clock);
  * while it is. The environment variable SNOWFLAKE_CLOCK_SOURCE=clock_gettime,
  * read once per process, keeps the TSC out. */
 SF_API const char *sf_clock_source(const char **why_not);
+/* Keeps the TSC out of this process from now on (an operator's choice, e.g.
+ * the Lua config's clock.source = "clock_gettime"). Safe at any time: mints
+ * already under way finish on the TSC clock, later ones read clock_gettime. */
+SF_API void sf_clock_source_avoid_tsc(void);
 
 /* ---- layout ----------------------------------------------------------- */
 

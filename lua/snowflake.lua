@@ -211,6 +211,7 @@ function M.start(input, options)
   local ok, code, detail = check_discipline(cfg, log)
   if not ok then return nil, code, detail end
 
+  core.clock_source(cfg.clock.source)
   local gen, gcode, gdetail = core.process_generator(cfg.layout)
   if not gen then return nil, gcode, gdetail end
   local made, mcode, mdetail = core.mkdir_p(cfg.state.dir)

@@ -1207,14 +1207,18 @@ static int l_code_name(lua_State *L)
 }
 
 /*
- * core.clock_source() -> "tsc" | "clock_gettime", why_not
+ * core.clock_source([want]) -> "tsc" | "clock_gettime", why_not
  * What generators on the real clocks mint with; why_not is "" while the TSC
- * is used, else why not (see sf_tsc.c).
+ * is used, else why not (see sf_tsc.c). want = "clock_gettime" keeps the TSC
+ * out of the process from then on; "auto" changes nothing.
  */
 static int l_clock_source(lua_State *L)
 {
+	static const char *const wants[] = { "auto", "clock_gettime", NULL };
 	const char *why_not;
 
+	if (!lua_isnoneornil(L, 1) && luaL_checkoption(L, 1, NULL, wants) == 1)
+		sf_clock_source_avoid_tsc();
 	lua_pushstring(L, sf_clock_source(&why_not));
 	lua_pushstring(L, why_not);
 	return 2;

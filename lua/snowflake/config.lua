@@ -51,6 +51,9 @@ M.schema = {
     -- maximum error does
     discipline       = enum({ "refuse", "log", "ignore" }, "log"),
     max_error_ms     = int(1, 3600000, 500),
+    -- what a mint reads: the TSC where the machine allows it ("auto"), or
+    -- always clock_gettime (half as fast, nothing between it and the kernel)
+    source           = enum({ "auto", "clock_gettime" }, "auto"),
   },
   lease = {
     zk_hosts           = str("127.0.0.1:2181", "^[%w%.%-_:,%[%]]+$", "host:port[,host:port...]"),

@@ -31,6 +31,7 @@ if not cfg then
   error("edge-snowflake: " .. err, 0)
 end
 
+core_sf.clock_source(cfg.clock.source)
 local gen, gcode, gdetail = core_sf.process_generator(cfg.layout)
 if not gen then
   error("edge-snowflake: " .. tostring(gcode) .. ": " .. tostring(gdetail), 0)

@@ -280,5 +280,11 @@ int main(int argc, char **argv)
 	check_mints("TSC clock");
 	run_faked("/proc/self/exe", "--steps", false);
 	run_faked("/proc/self/exe", "--slow", true);
+
+	/* the operator's choice, at any time: from then on clock_gettime */
+	sf_clock_source_avoid_tsc();
+	CHECK(strcmp(sf_clock_source(&why), "clock_gettime") == 0 && strstr(why, "configured"),
+	      "sf_clock_source_avoid_tsc turns the TSC clock off (\"%s\")", why);
+	check_mints("after turning the TSC off");
 	return CHECK_DONE();
 }

@@ -15,6 +15,7 @@ describe("snowflake.config", function()
     assert.are.equal("/snowflake/default", cfg.lease.root)
     assert.are.equal(4096, cfg.http.max_batch)
     assert.is_nil(cfg.clock.policy)
+    assert.are.equal("auto", cfg.clock.source)
   end)
 
   it("keeps what is given", function()
@@ -33,6 +34,7 @@ describe("snowflake.config", function()
     { { clock = { borrow = 1 } }, "clock.borrow must be true or false" },
     { { clock = { policy = "wait" } }, "clock.policy must be a function" },
     { { clock = { discipline = "maybe" } }, "clock.discipline must be one of" },
+    { { clock = { source = "tsc" } }, "clock.source must be one of" },
     { { lease = { zk_hosts = "" } }, "lease.zk_hosts must be a non-empty string" },
     { { lease = { zk_hosts = "a b" } }, "lease.zk_hosts must be host:port" },
     { { lease = { root = "relative" } }, "lease.root must be an absolute ZooKeeper path" },
