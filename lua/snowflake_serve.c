@@ -8,7 +8,8 @@
  *  - settings: runtime-tunable integers shared by all Lua states of the
  *    process (HAProxy runs one state per thread, so a CLI `set` in one must
  *    be seen by all);
- *  - gen:fetch_id(): a C function HAProxy calls as the /id sample fetch;
+ *  - gen:fetch_id(): a C function HAProxy calls for /id (registered as a
+ *    converter: see haproxy.lua);
  *  - gen:next_text(n, json, ...): an /ids body (or its pieces) built in C;
  *  - gen:probe(): would a mint succeed, without minting (for /health).
  */

@@ -9,7 +9,9 @@
 # per request:
 #   static     `http-request return` of a constant, no Lua at all: the proxy's ceiling
 #   empty_lua  the /id shape with a per-thread Lua fetch that does nothing
-#              (tests/bench/http/empty.lua): the floor of any Lua path
+#              (tests/bench/http/empty.lua): the floor the issue set
+#   empty_conv the same with a Lua converter that does nothing (tests/bench/http/empty_conv.lua):
+#              the floor of the cheapest Lua call, the kind the service's /id makes
 #   service    the real service (haproxy/run.sh, its own ZooKeeper, rate limit out of reach)
 # Each round measures, in an order rotated round by round:
 #   GET / on static and empty_lua, GET /id on the service (HTTP_BENCH_CONNS connections,
@@ -20,6 +22,9 @@
 #   BENCH http_id_rps              requests/s, GET /id
 #   BENCH http_id_vs_static        ratio (per round), target none: informative
 #   BENCH http_id_vs_empty_lua     ratio (per round), target >= 0.95
+#   BENCH http_empty_lua_converter_rps  requests/s, empty Lua converter
+#   BENCH http_id_vs_empty_lua_converter ratio (per round): what the service's rules add to the
+#                                  cheapest Lua call, informative
 #   BENCH http_id_p99_ms           99th percentile latency of GET /id (wrk --latency)
 #   BENCH http_ids4096_ids_per_s   IDs/s through GET /ids?count=4096, best connection count,
 #                                  target >= 3 700 000 (0.9 of 4 096 000, one worker's ceiling)
@@ -51,10 +56,12 @@ hb_start_variant static static \
 	'    http-request return status 200 content-type text/plain lf-string "1\n"' || exit 1
 HB_LUA_FILES=$HB_HERE/empty.lua hb_start_variant empty_lua lua \
 	'    http-request return status 200 content-type text/plain lf-string "%[lua.empty]\n"' || exit 1
+HB_LUA_FILES=$HB_HERE/empty_conv.lua hb_start_variant empty_conv lua \
+	'    http-request return status 200 content-type text/plain lf-string "%[int(0),lua.empty]\n"' || exit 1
 hb_start_zk || exit 1
 hb_start_service service || exit 1
 
-url_static=$HB_URL_static/ url_empty=$HB_URL_empty_lua/ url_id=$HB_URL_service/id
+url_static=$HB_URL_static/ url_empty=$HB_URL_empty_lua/ url_conv=$HB_URL_empty_conv/ url_id=$HB_URL_service/id
 url_ids="$HB_URL_service/ids?count=$batch"
 
 # sanity: every target answers what we think it does
@@ -63,10 +70,11 @@ body=$(curl -s "$url_id")
 n=$(curl -s "$url_ids" | grep -c '^[0-9][0-9]*$')
 ((n == batch)) || { hb_err "GET /ids?count=$batch gave $n IDs"; exit 1; }
 [[ $(curl -s "$url_empty") == 1 ]] || { hb_err "empty_lua variant does not answer 1"; exit 1; }
+[[ $(curl -s "$url_conv") == 1 ]] || { hb_err "empty_conv variant does not answer 1"; exit 1; }
 
 failed=0
 # warm-up: connections, Lua states, page cache; not measured
-for u in "$url_static" "$url_empty" "$url_id"; do hb_wrk "$u" "$conns" 1s 2>/dev/null; done
+for u in "$url_static" "$url_empty" "$url_conv" "$url_id"; do hb_wrk "$u" "$conns" 1s 2>/dev/null; done
 hb_wrk "$url_ids" 1 1s 2>/dev/null
 refused0=$(hb_refusals "$HB_URL_service")
 log0=$(hb_log_lines)
@@ -74,9 +82,9 @@ log0=$(hb_log_lines)
 hb_say "http bench: $rounds rounds of ${dur} per run, wrk -t $HB_WRK_THREADS -c $conns keep-alive," \
 	"HAProxy nbthread $HB_THREADS, $(nproc) CPUs shared with wrk"
 
-declare -a r_static r_empty r_id r_p99 r_vs_static r_vs_empty c_static c_empty c_id c_vs_empty
+declare -a r_static r_empty r_conv r_id r_p99 r_vs_static r_vs_empty r_vs_conv c_static c_empty c_id c_vs_empty
 declare -A r_ids
-variants=(static empty id)
+variants=(static empty conv id)
 for ((r = 0; r < rounds; r++)); do
 	declare -A got=() cpu=()
 	for ((k = 0; k < ${#variants[@]}; k++)); do
@@ -84,16 +92,18 @@ for ((r = 0; r < rounds; r++)); do
 		case $v in
 		static) hb_measure "$url_static" "$conns" "$dur" "$HB_PID_static" || failed=1 ;;
 		empty) hb_measure "$url_empty" "$conns" "$dur" "$HB_PID_empty_lua" || failed=1 ;;
+		conv) hb_measure "$url_conv" "$conns" "$dur" "$HB_PID_empty_conv" || failed=1 ;;
 		id) hb_measure "$url_id" "$conns" "$dur" "$HB_PID_service" || failed=1; r_p99+=("$WRK_P99_MS") ;;
 		esac
 		got[$v]=$WRK_RPS cpu[$v]=$WRK_CPU_US
 	done
-	r_static+=("${got[static]}") r_empty+=("${got[empty]}") r_id+=("${got[id]}")
+	r_static+=("${got[static]}") r_empty+=("${got[empty]}") r_conv+=("${got[conv]}") r_id+=("${got[id]}")
 	r_vs_static+=("$(hb_div "${got[id]}" "${got[static]}")")
 	r_vs_empty+=("$(hb_div "${got[id]}" "${got[empty]}")")
+	r_vs_conv+=("$(hb_div "${got[id]}" "${got[conv]}")")
 	c_static+=("${cpu[static]}") c_empty+=("${cpu[empty]}") c_id+=("${cpu[id]}")
 	c_vs_empty+=("$(hb_div "${cpu[empty]}" "${cpu[id]}")")
-	line="round $((r + 1)): static ${got[static]} empty_lua ${got[empty]} id ${got[id]} req/s,"
+	line="round $((r + 1)): static ${got[static]} empty_lua ${got[empty]} empty_conv ${got[conv]} id ${got[id]} req/s,"
 	line+=" id p99 ${r_p99[-1]} ms; ids4096 IDs/s:"
 	# /ids: alternate the connection counts too (rotated like the variants)
 	read -r -a cl <<<"$ids_conns"
@@ -130,6 +140,8 @@ printf 'BENCH http_empty_lua_rps %.0f req/s\n' "$med_empty"
 printf 'BENCH http_id_rps %.0f req/s\n' "$med_id"
 printf 'BENCH http_id_vs_static %.3f ratio\n' "$med_vs_static"
 printf 'BENCH http_id_vs_empty_lua %.3f ratio\n' "$med_vs_empty"
+printf 'BENCH http_empty_lua_converter_rps %.0f req/s\n' "$(hb_median "${r_conv[@]}")"
+printf 'BENCH http_id_vs_empty_lua_converter %.3f ratio\n' "$(hb_median "${r_vs_conv[@]}")"
 printf 'BENCH http_id_p99_ms %.3f ms\n' "$med_p99"
 hb_say "server CPU per request (user+system, median µs): static $(hb_median "${c_static[@]}")" \
 	"empty_lua $(hb_median "${c_empty[@]}") id $(hb_median "${c_id[@]}");" \

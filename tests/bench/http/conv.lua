@@ -6,3 +6,6 @@
 local sf = require "snowflake.core"
 core.register_converters("empty", function() return 1 end)
 core.register_converters("sf_idc", assert(sf.process_generator()):fetch_id())
+-- the product registers its C function as the converter lua.sf_id; the variants written
+-- for the fetch shape (orig, prod_min, bare, ...) get it as the fetch lua.sf_id here
+core.register_fetches("sf_id", assert(sf.process_generator()):fetch_id())

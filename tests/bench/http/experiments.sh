@@ -65,6 +65,9 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/bench/http/lib.sh
 . "$here/lib.sh"
+# every variant that loads Lua gets conv.lua unless it names its own files: it registers the
+# fetch shape lua.sf_id (the product registers a converter of that name) and the converters
+export HB_LUA_FILES=${HB_LUA_FILES:-$here/conv.lua}
 
 rounds=${EXP_ROUNDS:-5}
 dur=${EXP_DURATION:-3s}
@@ -121,7 +124,7 @@ start_tweaked() {
 		bool) ed+='s/-m int gt 0/-m bool/;' ;;
 		reqvar) ed+='s/txn\.sf_id/req.sf_id/g;' ;;
 		sc0) ed+='s/sc_http_req_rate(0)/sc0_http_req_rate/;' ;;
-		conv) ed+='s/lua\.sf_id\([^a-z_]\)/int(0),lua.sf_idc\1/g;' files=$here/conv.lua ;;
+		conv) ed+='s/\(int(0),\)\{0,1\}lua\.sf_id\([^a-z_]\)/int(0),lua.sf_idc\2/g;' files=$here/conv.lua ;;
 		native)
 			kind=static
 			ed+='s/lua\.sf_id/date(0,us)/g; s/http-request use-service lua\.snowflake/http-request return status 503 content-type text\/plain string "no\\n"/;' ;;
