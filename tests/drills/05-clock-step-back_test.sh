@@ -11,15 +11,16 @@
 dr_init clock-step-back 120
 STEP=-0.5
 TARGET_WINDOW_MS=${TARGET_WINDOW_MS:-1000}
-FAKETIME_LIB=${FAKETIME_LIB:-/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1}
-[[ -r $FAKETIME_LIB ]] || FAKETIME_LIB=$(find /usr/lib* -name libfaketimeMT.so.1 2>/dev/null | head -n 1)
+# libfaketimeMT and HAProxy's watchdog: see tests/lib/faketime.sh
+# shellcheck source=tests/lib/faketime.sh
+. "$DR_REPO/tests/lib/faketime.sh"
 [[ -r $FAKETIME_LIB ]] || fatal "libfaketimeMT.so.1 is installed (apt-get install faketime)"
 
 # both nodes run under libfaketime at offset +0; only the active node's offset file changes
 mkdir -p "$T/p1" "$T/p2"
 echo "+0" >"$T/p1/faketime.rc"
 echo "+0" >"$T/p2/faketime.rc"
-DR_HAP_ENV=(HAPROXY_ENV_PREFIX="env LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$T/%h/faketime.rc FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1")
+DR_HAP_ENV=(HAPROXY_ENV_PREFIX="$(faketime_prefix "$T/%h/faketime.rc")")
 dr_standard_up 1
 for h in p1 p2; do
 	grep -q libfaketime "/proc/$(hap_master $h)/maps" && ok "$h's HAProxy runs with libfaketime preloaded" ||

@@ -12,11 +12,9 @@
 . "$(dirname "$0")/lib.sh"
 ht_init 04-clock
 
-# libfaketimeMT: the plain libfaketime.so.1 re-reads the file without a lock, and from several
-# threads (HAProxy's, the ZooKeeper client's) it now and then returns the REAL time (measured: 3 of
-# 800,000 readings from 4 threads): one such reading moves the generator to the real clock and
-# turns every later step into a bogus regression. The MT build serialises the readings.
-FAKETIME_LIB=${FAKETIME_LIB:-/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1}
+# libfaketimeMT and HAProxy's watchdog: see tests/lib/faketime.sh
+# shellcheck source=tests/lib/faketime.sh
+. "$HT_REPO/tests/lib/faketime.sh"
 [[ -r $FAKETIME_LIB ]] || { not_ok "libfaketime is installed ($FAKETIME_LIB; apt-get install faketime)"; exit 1; }
 LOADGEN=$(ht_build_loadgen) || { not_ok "build tests/http/loadgen.c"; exit 1; }
 
@@ -33,7 +31,7 @@ zk=$(zk_start "$T/zk") || { not_ok "ZooKeeper starts"; exit 1; }
 # (hwm_stalled), an artefact of the harness seen only under libfaketime
 svc_config "$T/svc.conf.lua" "$zk" "$T/svc/state" "state = { dir = \"$T/svc/state\", ahead_ms = 2000 }"
 url=$(svc_start "$T/svc" ZK_HOSTS="$zk" CONFIG="$T/svc.conf.lua" \
-	HAPROXY_ENV_PREFIX="env LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$ft FAKETIME_NO_CACHE=1 DONT_FAKE_MONOTONIC=1") ||
+	HAPROXY_ENV_PREFIX="$(faketime_prefix "$ft")") ||
 	{ not_ok "the service starts under libfaketime"; exit 1; }
 port=${url##*:}
 ok "the service starts under libfaketime ($url)"

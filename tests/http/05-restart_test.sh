@@ -20,10 +20,12 @@ ok "ZooKeeper started by the test ($zk)"
 svc_config "$T/svc.conf.lua" "$zk" "$T/svc/state" \
 	"layout = { timestamp_bits = 41, worker_bits = $WB, sequence_bits = $SB }" \
 	"state = { dir = \"$T/svc/state\", ahead_ms = 2000 }" \
-	'lease = { zk_hosts = "'"$zk"'", root = "/snowflake/http-restart", session_timeout_ms = 2000, margin_ms = 500, registry_ahead_ms = 2500 }'
+	'lease = { zk_hosts = "'"$zk"'", root = "/snowflake/http-restart", session_timeout_ms = 2000, margin_ms = 500, registry_ahead_ms = 2500 }' \
+	'limits = { rate_per_10s = 100000000 }'
 # (the generated file has two lease and two state lines: in a Lua table constructor the last wins;
 # state.ahead_ms 2000: see 04-clock, libfaketime can starve the lease thread of run 3)
-FAKETIME_LIB=${FAKETIME_LIB:-/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1}
+# shellcheck source=tests/lib/faketime.sh
+. "$HT_REPO/tests/lib/faketime.sh"
 [[ -r $FAKETIME_LIB ]] || { not_ok "libfaketime is installed ($FAKETIME_LIB)"; exit 1; }
 ft=$T/faketime.rc
 echo "+0" >"$ft"
@@ -83,7 +85,7 @@ now=$(ht_now_ms)
 off_ms=$((ts1 - 1500 - now))
 awk -v ms="$off_ms" 'BEGIN { printf "%.3f\n", ms / 1000 }' >"$ft"
 diag "run 3 under libfaketime: wall clock offset $(cat "$ft") s (1.5 s behind run 1's newest ID, $ts1)"
-run_once 3 stop "env LD_PRELOAD=$FAKETIME_LIB FAKETIME_TIMESTAMP_FILE=$ft FAKETIME_NO_CACHE=1 DONT_FAKE_MONOTONIC=1" || ht_done
+run_once 3 stop "$(faketime_prefix "$ft")" || ht_done
 svc_stop "$T/svc"
 
 # SPEC "HTTP API": X-Snowflake-Worker is the minting worker; with this layout (1 worker bit, 21
