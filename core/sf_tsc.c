@@ -46,7 +46,8 @@
 
 #include "sf_internal.h"
 
-#define RATE_BIAS      200e-6               /* our rate is this much slower than the kernel's */
+#define RATE_BIAS      200e-6               /* our rate is this much slower than the kernel's, */
+                                            /* beyond the calibration's own error bound */
 #define STEP_NS        (100 * 1000)         /* (wall - mono) moves beyond this: a clock step */
 #define LEAD_LIMIT_NS  (50 * 1000)          /* ahead of CLOCK_MONOTONIC by more: rate too fast */
 #define ANCHOR_WINDOW_NS 20000              /* an anchor's TSC-mono pair must fit in this */
@@ -155,11 +156,32 @@ static bool tsc_anchor_read(uint64_t *tsc, int64_t *mono_ns, int64_t *wall_mono_
 	return false;
 }
 
+/* For the rate: the tightest of several (TSC, CLOCK_MONOTONIC) pairs, and
+ * its window (how far the pairing may be off, in ticks). */
+static void tsc_calibration_pair(uint64_t *tsc, int64_t *mono_ns, uint64_t *window)
+{
+	*window = UINT64_MAX;
+	for (int tries = 0; tries < 16; tries++) {
+		struct timespec m;
+		const uint64_t t1 = sf_tsc_read_ordered();
+
+		clock_gettime(CLOCK_MONOTONIC, &m);
+
+		const uint64_t t2 = sf_tsc_read_ordered();
+
+		if (t2 - t1 < *window) {
+			*window = t2 - t1;
+			*tsc = t1 + (t2 - t1) / 2;
+			*mono_ns = timespec_ns(&m);
+		}
+	}
+}
+
 static void tsc_init(void)
 {
 	const char *want = getenv("SNOWFLAKE_CLOCK_SOURCE");
-	uint64_t t1, t2;
-	int64_t m1, m2, wall_mono;
+	uint64_t t1, t2, window1, window2, t;
+	int64_t m1, m2, m, wall_mono;
 
 	if (want && strcmp(want, "clock_gettime") == 0) {
 		atomic_store(&tsc_off_reason, TSC_OFF_CONFIGURED);
@@ -173,37 +195,39 @@ static void tsc_init(void)
 		atomic_store(&tsc_off_reason, TSC_OFF_CLOCKSOURCE);
 		return;
 	}
-	/* generous until the rate is known: 20 us at up to 10 GHz */
-	window_ticks = 200000;
-	if (!tsc_anchor_read(&t1, &m1, &wall_mono)) {
-		atomic_store(&tsc_off_reason, TSC_OFF_CALIBRATION);
-		return;
-	}
+	tsc_calibration_pair(&t1, &m1, &window1);
+
 	const struct timespec pause = { 0, CALIBRATION_NS };
 
 	while (nanosleep(&pause, NULL) != 0 && errno == EINTR)
 		;
-	if (!tsc_anchor_read(&t2, &m2, &wall_mono) || t2 <= t1 || m2 <= m1) {
+	tsc_calibration_pair(&t2, &m2, &window2);
+	if (t2 <= t1 || m2 <= m1) {
 		atomic_store(&tsc_off_reason, TSC_OFF_CALIBRATION);
 		return;
 	}
 	const double ns_per_tick = (double)(m2 - m1) / (double)(t2 - t1);
+	/* each pair may be off by half its window: the rate by this much at most.
+	 * The bias must cover it, or readings could run ahead of the kernel's
+	 * (a loaded machine, or a sanitizer build, widens the windows) */
+	const double rate_error = (double)(window1 + window2) / 2.0 / (double)(t2 - t1);
 
-	if (!(ns_per_tick > 0.05 && ns_per_tick < 20.0)) { /* 50 MHz .. 20 GHz */
+	if (!(ns_per_tick > 0.05 && ns_per_tick < 20.0) || rate_error > 0.01) { /* 50 MHz .. 20 GHz */
 		atomic_store(&tsc_off_reason, TSC_OFF_CALIBRATION);
 		return;
 	}
-	sf_tsc.mult = (uint64_t)(ns_per_tick * (1.0 - RATE_BIAS) * 4294967296.0);
+	sf_tsc.mult = (uint64_t)(ns_per_tick * (1.0 - RATE_BIAS - rate_error) * 4294967296.0);
 	sf_tsc.span_ticks = (uint64_t)((double)SF_NS_PER_MS / ns_per_tick);
 	window_ticks = (uint64_t)((double)ANCHOR_WINDOW_NS / ns_per_tick);
 	fresh_ticks = (uint64_t)((double)FRESH_NS / ns_per_tick);
-
-	const int64_t base = sf_tsc_scaled(t2);
-
-	atomic_store(&sf_tsc.mono_off_ns, m2 - base);
+	if (!tsc_anchor_read(&t, &m, &wall_mono)) {
+		atomic_store(&tsc_off_reason, TSC_OFF_CALIBRATION);
+		return;
+	}
+	atomic_store(&sf_tsc.mono_off_ns, m - sf_tsc_scaled(t));
 	atomic_store(&sf_tsc.wall_mono_ns, wall_mono);
 	atomic_store(&sf_tsc.on, true);
-	atomic_store(&sf_tsc.anchor_tsc, t2);
+	atomic_store(&sf_tsc.anchor_tsc, t);
 }
 
 bool sf_tsc_start(void)

@@ -19,6 +19,7 @@ struct worker_arg {
 	int      failures;          /* refusals other than a spin that ran out */
 	int      spin_timeouts;     /* sequence_exhausted after the spin limit: descheduled mid-spin */
 	int      order_violations;
+	int      last_failure;      /* the code of the latest failure, for the report */
 };
 
 static void *mint_thread(void *p)
@@ -42,7 +43,7 @@ static void *mint_thread(void *p)
 		}
 		if (rc == SF_E_SEQUENCE_EXHAUSTED)
 			w->spin_timeouts++;
-		else if (rc != SF_OK && ++w->failures > 1000)
+		else if (rc != SF_OK && (w->last_failure = rc, ++w->failures > 1000))
 			break;
 	}
 	for (uint32_t i = 1; i < n; i++)
@@ -73,7 +74,7 @@ int main(void)
 	sf_gen_ceiling_set(gen, SF_CEILING_LOCAL, INT64_MAX);
 	sf_gen_grant(gen, 77, sf_clock_mono_ns(NULL) + 600000 * TEST_MS);
 	for (int i = 0; i < THREADS; i++) {
-		args[i] = (struct worker_arg){ gen, i, all + (size_t)i * IDS_PER_THREAD, 0, 0, 0 };
+		args[i] = (struct worker_arg){ gen, i, all + (size_t)i * IDS_PER_THREAD, 0, 0, 0, 0 };
 		pthread_create(&threads[i], NULL, mint_thread, &args[i]);
 	}
 	for (int i = 0; i < THREADS; i++) {
@@ -84,7 +85,8 @@ int main(void)
 	CHECK(failures == 0, "%d threads minted %d IDs each, refused only by a spin running out (%d)",
 	      THREADS, IDS_PER_THREAD, failures);
 	for (int i = 0; i < THREADS; i++)
-		printf("# thread %d: %d spins ran out\n", i, args[i].spin_timeouts);
+		printf("# thread %d: %d spins ran out, %d failures (latest: %s)\n", i, args[i].spin_timeouts,
+		       args[i].failures, args[i].failures ? sf_code_name(args[i].last_failure) : "none");
 	CHECK(violations == 0, "strict order within every thread (%d violations)", violations);
 	qsort(all, (size_t)THREADS * IDS_PER_THREAD, sizeof *all, cmp_id);
 	for (size_t i = 1; i < (size_t)THREADS * IDS_PER_THREAD; i++)
