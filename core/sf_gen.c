@@ -100,29 +100,6 @@ struct sf_gen {
 	_Atomic int64_t  last_regression_ms;
 };
 
-/* Wall clock in ms since the epoch; *ns_rel gets ns since the epoch for the
- * slow paths that report a wait. */
-static inline __attribute__((always_inline))
-int64_t gen_wall_ms_rel(const sf_gen *gen, struct timespec *ts)
-{
-	if (sf_likely(gen->real_clock)) {
-		clock_gettime(CLOCK_REALTIME, ts);
-	} else {
-		int64_t ns = gen->clock.wall_ns(gen->clock.ctx);
-
-		ts->tv_sec = (time_t)sf_floor_div(ns, 1000000000LL);
-		ts->tv_nsec = (long)(ns - (int64_t)ts->tv_sec * 1000000000LL);
-	}
-	/* tv_nsec is 0..999999999, so this division is unsigned and cheap */
-	return (int64_t)ts->tv_sec * 1000 + (int64_t)((unsigned long)ts->tv_nsec / 1000000UL) -
-	       gen->epoch_ms;
-}
-
-static inline int64_t timespec_ns_rel(const sf_gen *gen, const struct timespec *ts)
-{
-	return (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec - gen->epoch_ms * SF_NS_PER_MS;
-}
-
 static inline int64_t gen_wall_ns(const sf_gen *gen)
 {
 	struct timespec ts;
@@ -134,29 +111,17 @@ static inline int64_t gen_wall_ns(const sf_gen *gen)
 	return gen->clock.wall_ns(gen->clock.ctx);
 }
 
-/* Cheap monotonic reading: may lag the precise clock (see above). */
-static inline int64_t gen_mono_fast_ns(const sf_gen *gen)
-{
-	struct timespec ts;
-
-	if (sf_likely(gen->real_clock)) {
-		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-		return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-	}
-	return gen->clock.mono_ns(gen->clock.ctx);
-}
-
 /*
- * true when the fence is closed for a timestamp read at wall_ms_rel, with
- * fast_mono_ns read just before that wall clock read. The fast answer needs
- * the deadline well away and no sign of a freeze between the two reads;
- * otherwise the precise CLOCK_MONOTONIC, read now (after the wall clock),
- * decides. Injected clocks always take the precise path.
+ * Without the TSC: true when the fence is closed for a timestamp read at
+ * wall_ms_rel, with fast_mono_ns (CLOCK_MONOTONIC_COARSE) read just before
+ * that wall clock read. The fast answer needs the deadline well away and no
+ * sign of a freeze between the two reads; otherwise the precise
+ * CLOCK_MONOTONIC, read now (after the wall clock), decides.
  */
 static inline bool gen_fence_closed(sf_gen *gen, int64_t deadline_ns, int64_t fast_mono_ns,
                                     int64_t wall_ms_rel)
 {
-	if (sf_likely(gen->real_clock && fast_mono_ns + gen->fence_guard_ns < deadline_ns)) {
+	if (sf_likely(fast_mono_ns + gen->fence_guard_ns < deadline_ns)) {
 		const int64_t skew = wall_ms_rel - fast_mono_ns / SF_NS_PER_MS -
 		                     atomic_load_explicit(&gen->wall_mono_ms, memory_order_relaxed);
 
@@ -164,7 +129,7 @@ static inline bool gen_fence_closed(sf_gen *gen, int64_t deadline_ns, int64_t fa
 		if (sf_likely(skew >= -1 && skew <= FREEZE_SLACK_MS))
 			return false;
 	}
-	const int64_t mono_ns = sf_clock_mono_ns(gen->real_clock ? NULL : &gen->clock);
+	const int64_t mono_ns = sf_clock_mono_ns(NULL);
 
 	if (mono_ns >= deadline_ns)
 		return true;
@@ -188,12 +153,18 @@ int64_t gen_read_time(sf_gen *gen, int64_t deadline_ns, bool *fenced)
 		return wall_ns - gen->epoch_ns;
 	}
 	if (gen->real_clock) {
-		const int64_t fast_mono_ns = gen_mono_fast_ns(gen);
-		struct timespec now;
-		const int64_t wall_ms_rel = gen_wall_ms_rel(gen, &now);
+		struct timespec coarse, now;
 
-		*fenced = gen_fence_closed(gen, deadline_ns, fast_mono_ns, wall_ms_rel);
-		return timespec_ns_rel(gen, &now);
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &coarse);
+		clock_gettime(CLOCK_REALTIME, &now);
+
+		/* tv_nsec is 0..999999999, so this division is unsigned and cheap */
+		const int64_t wall_ms_rel = (int64_t)now.tv_sec * 1000 +
+		                            (int64_t)((unsigned long)now.tv_nsec / 1000000UL) - gen->epoch_ms;
+
+		*fenced = gen_fence_closed(gen, deadline_ns,
+		                           (int64_t)coarse.tv_sec * 1000000000LL + coarse.tv_nsec, wall_ms_rel);
+		return (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec - gen->epoch_ns;
 	}
 	wall_ns = gen->clock.wall_ns(gen->clock.ctx);
 	*fenced = gen->clock.mono_ns(gen->clock.ctx) >= deadline_ns;

@@ -33,14 +33,5 @@ sleep 1.5 # minting, and acknowledged keep-alives again, before the next outage
 zt_outage "server hang" B "$O" "$cpid" "$tmo" down_B up_B 2000
 sleep 0.5
 
-proc_stop "$cpid"
-res=$(zt_fence_check "$O")
-diag "fence check: $res"
-zt_fence_check "$O" | grep '^VIOLATION' | sed 's/^/#   /'
-read -r _ v _ e _ c <<<"$res"
-check "not one ID started at or after the fence in force ($c IDs checked, $e at a grant change)" \
-	test "$v" = 0 -a "$c" -gt 0
-check "IDs strictly increasing in issue order" zt_increasing "$O"
-d=$(zt_dups "$O")
-check "no duplicate ID" test -z "$d"
+zt_safety_after "$cpid" "$O"
 zt_done

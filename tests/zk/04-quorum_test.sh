@@ -90,14 +90,5 @@ up_resume() {
 zt_outage "quorum lost (followers hung)" P "$O" "$cpid" "$tmo" down_pause up_resume 1000
 sleep 0.5
 
-proc_stop "$cpid"
-res=$(zt_fence_check "$O")
-diag "fence check: $res"
-zt_fence_check "$O" | grep '^VIOLATION' | sed 's/^/#   /'
-read -r _ v _ e _ c <<<"$res"
-check "not one ID started at or after the fence in force ($c IDs checked, $e at a grant change)" \
-	test "$v" = 0 -a "$c" -gt 0
-check "IDs strictly increasing in issue order" zt_increasing "$O"
-d=$(zt_dups "$O")
-check "no duplicate ID" test -z "$d"
+zt_safety_after "$cpid" "$O"
 zt_done

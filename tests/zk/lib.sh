@@ -137,6 +137,22 @@ zt_minting_claimant() {
 	figure negotiated_session_timeout_ms "$TMO"
 }
 
+# zt_safety_after PID OUT: stop the claimant PID, then the safety checks over its output OUT: no ID
+# started at or after the fence in force, IDs strictly increasing, no duplicate.
+zt_safety_after() {
+	local res v e c d
+	proc_stop "$1"
+	res=$(zt_fence_check "$2")
+	diag "fence check: $res"
+	zt_fence_check "$2" | grep '^VIOLATION' | sed 's/^/#   /'
+	read -r _ v _ e _ c <<<"$res"
+	check "not one ID started at or after the fence in force ($c IDs checked, $e at a grant change)" \
+		test "$v" = 0 -a "$c" -gt 0
+	check "IDs strictly increasing in issue order" zt_increasing "$2"
+	d=$(zt_dups "$2")
+	check "no duplicate ID" test -z "$d"
+}
+
 # zt_wait FILE ERE TIMEOUT_MS [FROM_LINE=1]: wait until a line at or after FROM_LINE matches.
 zt_wait() {
 	local f=$1 re=$2 tmo=$3 from=${4:-1} end
