@@ -22,7 +22,9 @@
 --                                "since_NAME_last_ts_ms" (latest ID timestamp minus WALL_MS),
 --                                "since_NAME_ids" (successes that began after MONO_US)
 --   --worker-ids WORKER          "worker_WORKER_ids", "worker_WORKER_first_ts", "worker_WORKER_last_ts"
---   --worker-phase NAME:WORKER:FROM_US:TO_US  over IDs of WORKER whose request began in [FROM, TO]:
+--   --worker-phase NAME:WORKER:FROM_US:TO_US  over IDs of WORKER whose request began and ended in
+--                                [FROM, TO] (a request in flight across FROM or TO is in no phase,
+--                                so two adjacent phases compare only answers the client saw in order):
 --                                "wp_NAME_ids", "wp_NAME_min_id", "wp_NAME_max_id", "wp_NAME_min_ts",
 --                                "wp_NAME_max_ts" ("none" when there are none)
 --   --list-order N               print up to N order violations / duplicates as "# ..." lines
@@ -269,7 +271,7 @@ end
 for _, q in ipairs(wphases) do
   local n, min_id, max_id = 0, nil, nil
   for _, r in ipairs(oks) do
-    if r.w == q.worker and r.s >= q.from and r.s <= q.to then
+    if r.w == q.worker and r.s >= q.from and r.e <= q.to then
       n = n + 1
       if not min_id or r.id < min_id then min_id = r.id end
       if not max_id or r.id > max_id then max_id = r.id end
