@@ -1,16 +1,20 @@
 # shellcheck shell=bash
 # tests/lib/proc.sh: processes the tests started, by PID only (never by name).
 #
-#   proc_alive PID               true while PID exists and is not a zombie
+#   proc_alive PID               true while PID exists and has not finished exiting (a zombie
+#                                thread-group leader whose other threads still run, and still hold
+#                                its sockets, counts as alive)
 #   proc_starttime PID           its start time (clock ticks since boot): with the PID, an identity
 #                                that survives PID reuse
 #   proc_stop PID [TIMEOUT_MS]   SIGCONT + SIGTERM, SIGKILL after the timeout (5000), reaps it
 
 proc_alive() {
-	local st
+	local st tasks
 	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
 	st=${st##*) }
-	[[ ${st%% *} != Z ]]
+	[[ ${st%% *} != Z ]] && return 0
+	tasks=(/proc/"$1"/task/*)
+	((${#tasks[@]} > 1))
 }
 
 proc_starttime() {

@@ -99,6 +99,15 @@ zk__port_busy() {
 	fi
 }
 
+# zk__wait_port_free PORT MS: wait up to MS for nothing to listen on PORT.
+zk__wait_port_free() {
+	local end=$(($(zk__now_ms) + $2))
+	while zk__port_busy "$1"; do
+		(($(zk__now_ms) < end)) || return 1
+		sleep 0.05
+	done
+}
+
 # zk__owns_port PID PORT: the listener on PORT belongs to PID (so a 4lw answer is from our server, not
 # from someone else who holds the port). Without ss this cannot be checked and is assumed.
 zk__owns_port() {
@@ -274,8 +283,12 @@ zk_start() {
 		[[ -n ${2:-} ]] || port=$(zk_free_port) || return 1
 		if zk__port_busy "$port"; then
 			[[ -z ${2:-} ]] && continue
-			zk__log "port $port on 127.0.0.1 is already in use"
-			return 1
+			# a restart on the same port: a killed JVM's main thread turns zombie while its other
+			# threads still hold the listening socket, so give the exit a moment to finish
+			zk__wait_port_free "$port" 5000 || {
+				zk__log "port $port on 127.0.0.1 is already in use"
+				return 1
+			}
 		fi
 		zk__write_common "$d" "$port"
 		zk__launch "$d" || return 1
