@@ -16,7 +16,8 @@ R=/t08
 zt_bg holder "$ZKCTL" -t 2000 "$cs" create "$R/workers/1" holder -e --hold 0
 zt_wait "$T/holder.out" '^HELD ' 10000 || { not_ok "a foreign session holds worker 1"; exit 1; }
 
-zt_claimant r1 "$cs" "$R" --worker-bits 1 --print-ids --every 1000
+# a 4 s session: the checks below and r2's start must all fit before it expires, also on a slow box
+zt_claimant r1 "$cs" "$R" --worker-bits 1 --print-ids --every 1000 --timeout 4000
 r1=$ZT_PID
 if ! zt_wait "$T/r1.out" '^STATE [0-9]+ [0-9]+ minting 0 ' 10000; then
 	not_ok "the first process mints as worker 0"
