@@ -168,7 +168,8 @@ static int steps_child(void)
 	CHECK(took >= 0 && rep.regression_ms >= 495 && rep.regression_ms <= 505,
 	      "a 500 ms wall step back is refused as a regression of %lld ms, %lld us after the step",
 	      (long long)rep.regression_ms, (long long)took / 1000);
-	CHECK(took >= 0 && took < 50 * TEST_MS, "the step reached the generator within 50 ms");
+	/* it reaches it within 1 ms of the kernel's clock; the bound is for a loaded box */
+	CHECK(took >= 0 && took < 200 * TEST_MS, "the step reached the generator within 200 ms");
 
 	step_to("+0");
 	took = mint_until(gen, SF_OK, &id, NULL);
@@ -181,7 +182,7 @@ static int steps_child(void)
 	      "a 5 ms step back is a wait (%lld ms, wait %lld us)", (long long)rep.regression_ms,
 	      (long long)rep.wait_ns / 1000);
 	took = mint_until(gen, SF_OK, &id, NULL);
-	CHECK(took >= 0 && took < 20 * TEST_MS && id > id0,
+	CHECK(took >= 0 && took < 100 * TEST_MS && id > id0,
 	      "and is waited out in %lld us, above the IDs before", (long long)took / 1000);
 
 	step_to("+10");

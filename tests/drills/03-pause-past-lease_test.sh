@@ -10,8 +10,11 @@
 # back with a new lease and rejoins as backup.
 . "$(dirname "$0")/lib.sh"
 dr_init pause-past-lease 120
-# a frozen process is only noticed by a timeout (the watcher's 300 ms), then the VRRP takeover
-TARGET_WINDOW_MS=${TARGET_WINDOW_MS:-1500}
+# a frozen process is only noticed by timeouts: two of the health watcher's 300 ms checks (after up
+# to 100 ms until its next poll), then the VRRP takeover (3 adverts of 100 ms), while the client's
+# connections stuck on the frozen host wait out their 200 ms read timeout: about 1.25 s when
+# nothing else runs (measured 0.85-1.06 s), bounded at 2 s for a busy 2-core box
+TARGET_WINDOW_MS=${TARGET_WINDOW_MS:-2000}
 PAUSE_MS=$((2 * DR_SESSION_MS))
 
 dr_standard_up 1

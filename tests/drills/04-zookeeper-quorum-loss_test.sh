@@ -26,6 +26,11 @@ ev loss
 kill -KILL -- "-$pl" "-$pf"
 loss_mono=$EV_MONO loss_wall=$EV_WALL
 zk_kill "$leader" && zk_kill "$follower" || not_ok "the two ZooKeeper servers are gone"
+# the killed servers' sockets close only when their JVMs have finished exiting: until then the
+# survivor may still answer keep-alives, each of which extends the fence
+now
+gone_wall=$NOW_WALL
+figure servers_gone_after_kill_ms $(((gone_wall - loss_wall) / 1000))
 # past every fence: session timeout + 1 s
 sleep "$(awk -v ms=$((DR_SESSION_MS + 1000 - $(ms_since "$loss_mono"))) 'BEGIN { printf "%.3f", (ms > 0 ? ms : 0) / 1000 }')"
 serving=$(zk_serving_count)
@@ -82,8 +87,9 @@ figure resume_after_restart_ms \
 diag "errors by kind: ${A[errors_by]}; IDs by worker: ${A[workers]}"
 
 # minting went on after the loss, and stopped at the fence: last acknowledged request (at the
-# latest the loss, plus 100 ms for the surviving server to notice) + session timeout - margin
-fence=$((loss_wall / 1000 + DR_SESSION_MS - DR_MARGIN_MS + 100))
+# latest when the killed servers were gone, plus 100 ms for the survivor to notice) + session
+# timeout - margin
+fence=$((gone_wall / 1000 + DR_SESSION_MS - DR_MARGIN_MS + 100))
 if [[ ${A[phase_loss_last_ok_ms]} != none && $latest != none ]] && ((latest > loss_wall / 1000)); then
 	ok "minting continued after the quorum loss (for ${A[phase_loss_last_ok_ms]} ms)"
 else

@@ -522,19 +522,6 @@ vip_holders() {
 	echo "${out:-none}"
 }
 
-# wait_until TIMEOUT_MS CMD...: poll CMD every 20 ms
-wait_until() {
-	local end
-	now
-	end=$((NOW_MONO + $1 * 1000))
-	shift
-	while :; do
-		"$@" && return 0
-		now
-		((NOW_MONO >= end)) && return 1
-		sleep 0.02
-	done
-}
 vip_on() { [[ $(vip_holders) == "$1" ]]; }
 
 # dr_stable: exactly one host holds the VIP and both are healthy at full priority; sets ACT (the

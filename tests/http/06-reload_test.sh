@@ -16,6 +16,9 @@ ht_init 06-reload
 
 LOADGEN=$(ht_build_loadgen) || { not_ok "build tests/http/loadgen.c"; exit 1; }
 export ZK_TICK_MS=500
+# each reload's new worker claims a lease within the 3 s the service waits for it: ZooKeeper's own
+# log fsync on a shared CI disk is not what this test is about
+export ZK_FORCE_SYNC=no
 zk=$(zk_start "$T/zk") || { not_ok "ZooKeeper starts"; exit 1; }
 svc_config "$T/svc.conf.lua" "$zk" "$T/svc/state"
 url=$(svc_start "$T/svc" ZK_HOSTS="$zk" CONFIG="$T/svc.conf.lua") || { not_ok "the service starts"; exit 1; }

@@ -7,6 +7,7 @@
 #   proc_starttime PID           its start time (clock ticks since boot): with the PID, an identity
 #                                that survives PID reuse
 #   proc_stop PID [TIMEOUT_MS]   SIGCONT + SIGTERM, SIGKILL after the timeout (5000), reaps it
+#   wait_until TIMEOUT_MS CMD... run CMD every 20 ms until it succeeds (0) or the time is up (1)
 
 proc_alive() {
 	local st tasks
@@ -41,4 +42,16 @@ proc_stop() {
 	fi
 	wait "$pid" 2>/dev/null
 	return 0
+}
+
+wait_until() {
+	local now_us end_us
+	now_us=${EPOCHREALTIME/./}
+	end_us=$((now_us + $1 * 1000))
+	shift
+	until "$@"; do
+		now_us=${EPOCHREALTIME/./}
+		((now_us < end_us)) || return 1
+		sleep 0.02
+	done
 }
