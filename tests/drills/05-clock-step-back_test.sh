@@ -48,7 +48,7 @@ if wait_until 5000 prio_is "$ACT" 150; then
 else
 	not_ok "$ACT recovered and rejoined at full priority (now $(ka_prio "$ACT"))"
 fi
-check "$ACT rejoined as backup: the VIP stays on $SBY" vip_on "$SBY"
+dr_vip_stayed_on_standby
 refused_after=$(hap_get "$ACT" /metrics | awk '/^snowflake_clock_regressions_total\{outcome="refuse"\}/ { print $2 }')
 figure active_clock_refusals $((${refused_after:-0} - ${refused_before:-0}))
 if ((${refused_after:-0} > ${refused_before:-0})); then
