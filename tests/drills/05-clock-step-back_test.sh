@@ -81,11 +81,6 @@ refusals=$(grep -c '^E .* http 503:clock_regressed' "$T/vip.log")
 figure client_saw_clock_regressed "$refusals"
 diag "errors by kind: ${A[errors_by]}; IDs by worker: ${A[workers]}"
 dr_window_ok "$window" "$TARGET_WINDOW_MS"
-if [[ ${A[wp_after_ids]} != 0 && ${A[wp_before_max_id]} != none ]] && ((A[wp_after_min_id] > A[wp_before_max_id])); then
-	ok "$ACT's IDs once the VIP came back (${A[wp_after_ids]}) all lie above its IDs before the step (first after - last before: $((A[wp_after_min_ts] - A[wp_before_max_ts])) ms)"
-	figure active_first_after_minus_last_before_ms $((A[wp_after_min_ts] - A[wp_before_max_ts]))
-else
-	not_ok "$ACT's IDs once the VIP came back lie above its IDs before the step (after: ${A[wp_after_ids]} from ${A[wp_after_min_id]}, before: up to ${A[wp_before_max_id]})"
-fi
+dr_after_above_before "$ACT's IDs once the VIP came back vs before the step" active_first_after_minus_last_before_ms
 check_safety "clock-step-back"
 dr_done

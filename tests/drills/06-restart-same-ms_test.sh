@@ -76,11 +76,6 @@ figure ids_received "${A[ids]}"
 diag "both clients: errors by kind: ${A[errors_by]}; IDs by worker: ${A[workers]}"
 first_direct=$(awk '$1 == "I" { print $3; exit }' "$T/direct.log")
 [[ -n $first_direct ]] && figure first_direct_id_after_kill_ms $(((first_direct - kill_mono) / 1000))
-if [[ ${A[wp_after_ids]} != 0 && ${A[wp_before_ids]} != 0 ]] && ((A[wp_after_min_id] > A[wp_before_max_id])); then
-	ok "no replay: worker $W_ACT's ${A[wp_after_ids]} IDs after the restart all lie above its ${A[wp_before_ids]} before (gap $((A[wp_after_min_ts] - A[wp_before_max_ts])) ms)"
-	figure replay_gap_ms $((A[wp_after_min_ts] - A[wp_before_max_ts]))
-else
-	not_ok "no replay: worker $W_ACT after the restart (${A[wp_after_ids]} IDs from ${A[wp_after_min_id]}) above before (${A[wp_before_ids]} up to ${A[wp_before_max_id]})"
-fi
+dr_after_above_before "no replay: worker $W_ACT's IDs after the restart vs before it" replay_gap_ms
 check_safety "restart-same-ms"
 dr_done

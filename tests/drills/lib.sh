@@ -633,6 +633,18 @@ dr_vip_stayed_on_standby() {
 	fi
 }
 
+# dr_after_above_before WHAT FIGURE: after analyze with --worker-phase before:... and after:...,
+# the "after" phase has IDs and every one lies above every ID of the "before" phase; the gap
+# between them (ms) as FIGURE
+dr_after_above_before() {
+	if [[ ${A[wp_after_ids]} != 0 && ${A[wp_before_ids]} != 0 ]] && ((A[wp_after_min_id] > A[wp_before_max_id])); then
+		ok "$1: ${A[wp_after_ids]} IDs after all lie above ${A[wp_before_ids]} before (gap $((A[wp_after_min_ts] - A[wp_before_max_ts])) ms)"
+		figure "$2" $((A[wp_after_min_ts] - A[wp_before_max_ts]))
+	else
+		not_ok "$1: IDs after (${A[wp_after_ids]} from ${A[wp_after_min_id]}) above before (${A[wp_before_ids]} up to ${A[wp_before_max_id]})"
+	fi
+}
+
 # dr_window_ok WINDOW_MS TARGET_MS: the client-visible error window is within the target
 dr_window_ok() {
 	if awk -v w="$1" -v t="$2" 'BEGIN { exit !(w <= t) }'; then
