@@ -34,12 +34,13 @@ SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
 DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-busted lua-socket lua-dkjson \
-                libzookeeper-mt-dev zookeeper keepalived iproute2 wrk faketime socat curl prometheus
+                libzookeeper-mt-dev zookeeper keepalived iproute2 wrk faketime socat curl prometheus \
+                pkg-config shellcheck lua-check
 
 RESULTS := $(BUILD)/results
 
 .PHONY: run install all core lua test test-c test-san test-tsan test-lua test-zk test-config test-http \
-        test-drills drill bench deps help clean
+        test-drills drill bench lint deps help clean
 .DEFAULT_GOAL := all
 
 all: core lua ## build the core library and the Lua modules into build/
@@ -60,15 +61,25 @@ $(CORE_SO): $(CORE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libsnowflake.so.0 -o $@ $^ $(LDLIBS_CORE)
 
-# One source, built once per Lua version; never linked to a liblua (the host
-# program, HAProxy or the lua interpreter, provides the symbols).
+# Every binding source is compiled once per Lua version against that version's
+# headers (LUA_CFLAGS_<v>: pkg-config's, or set LUA_INCDIR_<v>=/path); the
+# module is never linked to a liblua (the host program, HAProxy or the lua
+# interpreter, provides the symbols).
 # --exclude-libs: the module exports luaopen_snowflake_core only, so its calls
 # never bind to another copy of the core loaded in the same process.
-LUA_SRC := lua/snowflake_core.c lua/snowflake_lease.c lua/snowflake_serve.c
-$(BUILD)/lua%/snowflake/core.so: $(LUA_SRC) lua/compat.h lua/binding.h $(CORE_A)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -I core -I/usr/include/lua$* -shared -Wl,--exclude-libs,ALL \
-		-o $@ $(LUA_SRC) $(CORE_A) $(LDLIBS_CORE)
+LUA_SRC := $(wildcard lua/*.c)
+define lua_version_rules
+LUA_INCDIR_$(1) ?=
+LUA_CFLAGS_$(1) ?= $$(if $$(LUA_INCDIR_$(1)),-I$$(LUA_INCDIR_$(1)),$$(or $$(shell pkg-config --cflags lua$(1) 2>/dev/null),-I/usr/include/lua$(1)))
+LUA_OBJ_$(1) := $$(patsubst lua/%.c,$$(BUILD)/obj/lua$(1)/%.o,$$(LUA_SRC))
+$$(BUILD)/obj/lua$(1)/%.o: lua/%.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_ALL) -I core $$(LUA_CFLAGS_$(1)) -c $$< -o $$@
+$$(BUILD)/lua$(1)/snowflake/core.so: $$(LUA_OBJ_$(1)) $$(CORE_A)
+	@mkdir -p $$(@D)
+	$$(CC) -shared -Wl,--exclude-libs,ALL -o $$@ $$(LUA_OBJ_$(1)) $$(CORE_A) $$(LDLIBS_CORE)
+endef
+$(foreach v,$(LUA_VERSIONS),$(eval $(call lua_version_rules,$(v))))
 
 # ---- tests ---------------------------------------------------------------
 
@@ -84,18 +95,20 @@ $(ZKCTL): tests/zk/zkctl.c
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(OPT) $(WARN) -DTHREADED -o $@ $< -lzookeeper_mt
 
-$(BUILD)/tests-san/%: tests/c/%.c tests/c/check.h $(CORE_SRC) core/snowflake.h core/sf_internal.h
+CORE_HDR := $(wildcard core/*.h)
+
+$(BUILD)/tests-san/%: tests/c/%.c tests/c/check.h $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) -O1 -g $(WARN) -pthread $(SAN_FLAGS) -I core -o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
 
-$(BUILD)/tests-tsan/%: tests/c/%.c tests/c/check.h $(CORE_SRC) core/snowflake.h core/sf_internal.h
+$(BUILD)/tests-tsan/%: tests/c/%.c tests/c/check.h $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) -O1 -g $(WARN) -pthread $(TSAN_FLAGS) -I core -o $@ $< $(CORE_SRC) $(LDLIBS_CORE)
 
 test: deps ## install what is missing, build, run every suite, print "N passed, N failed"
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT) $(ZKCTL)
-	@$(MAKE) --no-print-directory -k test-c test-san test-tsan test-lua test-config test-zk test-http \
+	@$(MAKE) --no-print-directory -k lint test-c test-san test-tsan test-lua test-config test-zk test-http \
 		test-drills || true
 	@tests/tools/summary.sh $(RESULTS)
 
@@ -131,6 +144,11 @@ test-drills: all ## failover drills: keepalived and HAProxy hosts in network nam
 
 drill: deps all ## run the failover drills and print each drill's figures
 	@tests/drills/run-all.sh
+
+# ---- lint ----------------------------------------------------------------
+
+lint: ## shellcheck on every shell script, luacheck on every Lua file
+	@tests/tools/run-lint.sh $(RESULTS)/lint
 
 # ---- benchmarks ----------------------------------------------------------
 
@@ -187,4 +205,5 @@ help: ## list the targets
 clean: ## remove build/
 	rm -rf $(BUILD)
 
--include $(CORE_OBJ:.o=.d)
+# every object's and test program's dependency file (-MMD writes one beside each output)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,5 +1,5 @@
 -- Module surface, layouts, compose/decode, the process generator.
-local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "helpers.lua")
+local helpers = require "spec_helpers"
 local core = helpers.core
 
 describe("snowflake.core module", function()

@@ -1,5 +1,5 @@
 -- gen:next_ids and gen:reserve.
-local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "helpers.lua")
+local helpers = require "spec_helpers"
 local core = helpers.core
 local MS, T0_MS = helpers.MS, helpers.T0_MS
 

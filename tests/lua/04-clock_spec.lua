@@ -1,6 +1,6 @@
 -- Clocks: the manual clock, regressions, the fence, the start check, the
 -- real clocks and the kernel's discipline.
-local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "helpers.lua")
+local helpers = require "spec_helpers"
 local core = helpers.core
 local MS, S, T0_MS, T0_NS, MONO0_NS = helpers.MS, helpers.S, helpers.T0_MS, helpers.T0_NS, helpers.MONO0_NS
 

@@ -1,5 +1,5 @@
 -- High-water mark files and the keeper.
-local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "helpers.lua")
+local helpers = require "spec_helpers"
 local core = helpers.core
 local MS, T0_MS, MONO0_NS = helpers.MS, helpers.T0_MS, helpers.MONO0_NS
 

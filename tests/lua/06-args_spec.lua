@@ -1,6 +1,6 @@
 -- Every function raises a clear error for a bad argument: wrong type, a
 -- float where an integer is needed, a value out of range, a wrong object.
-local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "helpers.lua")
+local helpers = require "spec_helpers"
 local core = helpers.core
 local T0_MS = helpers.T0_MS
 

@@ -1,5 +1,5 @@
 -- snowflake.config: defaults, every kind of rejection names its key, runtime keys.
-local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "helpers.lua")
+local helpers = require "spec_helpers"
 local config = require "snowflake.config"
 local _ = helpers
 

@@ -1,5 +1,5 @@
 -- snowflake.http: strict parsing, bodies, Prometheus text; snowflake.ladder.
-local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "helpers.lua")
+local helpers = require "spec_helpers"
 local http = require "snowflake.http"
 local ladder = require "snowflake.ladder"
 local _ = helpers

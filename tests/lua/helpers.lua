@@ -1,8 +1,8 @@
 -- Shared set-up for the snowflake.core busted specs.
 --
--- Loaded by every spec with
---   local helpers = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "helpers.lua")
--- so that it works whatever directory busted runs from.
+-- busted loads it before the specs (`--helper tests/lua/helpers.lua`, as
+-- tests/tools/run-busted.sh runs them); every spec takes it with
+--   local helpers = require "spec_helpers"
 --
 -- The module is found through SNOWFLAKE_CPATH (a package.cpath template such as
 -- "build/lua5.3/?.so", as tests/tools/run-busted.sh sets it), else through
@@ -157,4 +157,5 @@ function helpers.strictly_increasing_integers(ids)
 	return true
 end
 
+package.loaded.spec_helpers = helpers
 return helpers

@@ -6,7 +6,7 @@ version=$1; cpath_dir=$2; prefix=$3; specs=$4
 log="$prefix.log"
 mkdir -p "$(dirname "$prefix")"
 SNOWFLAKE_CPATH="$cpath_dir/?.so" LUA_CPATH="$cpath_dir/?.so;;" LUA_PATH="lua/?.lua;lua/?/init.lua;;" \
-	"lua$version" /usr/bin/busted --output=TAP --pattern=_spec "$specs" >"$log" 2>&1
+	"lua$version" /usr/bin/busted --output=TAP --pattern=_spec --helper="$specs/helpers.lua" "$specs" >"$log" 2>&1
 status=$?
 p=$(grep -c '^ok ' "$log")
 f=$(grep -c '^not ok ' "$log")
