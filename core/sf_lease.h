@@ -36,6 +36,8 @@ typedef enum sf_lease_state {
 	SF_LEASE_STOPPED,
 } sf_lease_state;
 
+/* The state's stable name ("minting", ...), as status lines and metrics
+ * use it; "unknown" for a value outside the enum. Never NULL. */
 SF_API const char *sf_lease_state_name(sf_lease_state state);
 
 /* Log levels are syslog's: 3 error, 4 warning, 5 notice, 6 info, 7 debug.
@@ -59,14 +61,25 @@ typedef struct sf_lease_config {
 	int log_level;                 /* lines above it are dropped; 6 by default */
 } sf_lease_config;
 
-/* The documented defaults; a caller fills its config from these. */
+/* The documented defaults; a caller fills its config from these. Cannot
+ * fail. */
 SF_API void sf_lease_config_defaults(sf_lease_config *config);
 
 typedef struct sf_lease_status {
 	sf_lease_state state;
 	int32_t  worker;               /* -1 when none is held */
 	int64_t  lease_ms_left;        /* until deadline - margin; 0 when not minting */
-	int      reason;               /* SF_E_* why it does not mint (SF_OK when minting) */
+	int      reason;               /* why it does not mint: SF_OK when minting, else
+	                                  SF_E_NO_LEASE (connecting, claiming, session lost
+	                                  or node gone while unreachable), SF_E_CLOCK_WAIT
+	                                  (waiting past the marks), SF_E_FENCED,
+	                                  SF_E_PARKED (operator), SF_E_QUARANTINED (canary),
+	                                  SF_E_NO_FREE_WORKER, SF_E_HWM_AHEAD,
+	                                  SF_E_REGISTRY_HWM_AHEAD, SF_E_STATE_IO,
+	                                  SF_E_STATE_CORRUPT (local mark), SF_E_INVALID
+	                                  (state_dir too long for a path), SF_E_REGISTRY
+	                                  (a claimed ID could not be taken up),
+	                                  SF_E_NOMEM, or SF_E_STOPPED */
 	char     detail[200];          /* a sentence for operators */
 	int64_t  session_id;
 	int64_t  negotiated_timeout_ms;
@@ -84,19 +97,44 @@ typedef struct sf_lease_status {
 
 /* Validates the config, starts the lease thread and returns at once; the
  * generator mints once a worker ID is claimed and its marks are passed.
- * The generator must outlive the lease. */
+ * The generator must outlive the lease. The registry is not contacted here:
+ * an unreachable one shows in the status, not in this return.
+ * \return SF_OK with *out set, or one of
+ *   SF_E_INVALID: gen, config or out NULL; zk_hosts NULL or empty; root
+ *     NULL, not "/a/b" shaped (no trailing or doubled '/') or 448 bytes or
+ *     longer; state_dir NULL; session_timeout_ms <= 0; local_ahead_ms <= 0;
+ *     margin_ms, registry_ahead_ms, start_bound_ms or reclaim_delay_ms < 0
+ *   SF_E_NOMEM: out of memory, or the lease thread could not be started */
 SF_API int  sf_lease_start(sf_gen *gen, const sf_lease_config *config, sf_lease **out);
+/* A consistent copy of the status as of the lease thread's latest tick.
+ * Any thread; never blocks for long. */
 SF_API void sf_lease_status_get(sf_lease *lease, sf_lease_status *out);
-/* Operator park: minting refuses "parked" until unparked; the lease is kept. */
+/* Operator park: minting refuses "parked" at once, until unparked; the
+ * lease is kept. Any thread. */
 SF_API void sf_lease_park(sf_lease *lease, bool parked);
-/* Stops minting, deletes the worker node, closes the session, joins the
- * thread and frees the lease. Blocks up to about a session timeout. */
+/* Stops minting, brings the registry mark down to what was issued, deletes
+ * the worker node, closes the session, joins the thread and frees the
+ * lease. Blocks up to about a session timeout. NULL is ignored. */
 SF_API void sf_lease_stop(sf_lease *lease);
 
-/* Quarantine administration, synchronous: they block up to a session
- * timeout, so never call them from an event-loop thread. list writes the
- * quarantined IDs, one "<id> <record>" a line, into buf. */
+/* Quarantine administration, synchronous, on a short session of their own:
+ * they block up to a session timeout, so never call them from an
+ * event-loop thread. */
+
+/* Writes the quarantined IDs, one "<id> <record>" a line, into buf (always
+ * NUL-terminated; lines that do not fit are left out).
+ * \return SF_OK (also when nothing is quarantined, or the registry root
+ * was never used), or one of
+ *   SF_E_INVALID: lease or buf NULL, or size 0
+ *   SF_E_REGISTRY: no session came up within about five seconds, or the
+ *     listing failed */
 SF_API int sf_lease_quarantine_list(sf_lease *lease, char *buf, size_t size);
+/* Deletes quarantine/<worker>, so the ID may be claimed again.
+ * \return SF_OK, or one of
+ *   SF_E_WORKER_RANGE: lease NULL, or worker outside the layout
+ *   SF_E_NOT_FOUND: that ID has no quarantine record
+ *   SF_E_REGISTRY: no session came up within about five seconds, or the
+ *     delete failed */
 SF_API int sf_lease_quarantine_clear(sf_lease *lease, uint32_t worker);
 
 #ifdef __cplusplus

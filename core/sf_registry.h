@@ -79,7 +79,7 @@ typedef struct sf_registry_ops {
 	/* Starts a session for the lease thread and returns at once; events
 	 * go to ev with ev_ctx.
 	 * \return SF_OK with *conn set, SF_E_NOMEM, or SF_E_REGISTRY (the
-	 * client could not be started, e.g. unparsable hosts). */
+	 * client could not be started, e.g. unparsable hosts; errno says why). */
 	int  (*open)(void *ctx, const sf_registry_events *ev, void *ev_ctx, void **conn);
 	/* A session of its own for a short administrative call (quarantine
 	 * list/clear), without events; blocks until it is usable, at most about
@@ -107,39 +107,49 @@ typedef struct sf_registry_ops {
 
 	/* Creates the persistent node path and its missing parents, empty;
 	 * nodes that exist already are fine.
-	 * \return SF_OK, SF_E_INVALID (path too long), or SF_E_REGISTRY. */
+	 * \return SF_OK, SF_E_INVALID (path too long or malformed), or
+	 * SF_E_REGISTRY. */
 	int  (*ensure)(void *conn, const char *path);
 	/* The children of path.
 	 * \return SF_OK with *out filled (free it with sf_registry_list_free),
-	 * SF_E_NOT_FOUND (no such node), SF_E_NOMEM, or SF_E_REGISTRY. */
+	 * SF_E_NOT_FOUND (no such node), SF_E_INVALID (a malformed path),
+	 * SF_E_NOMEM, or SF_E_REGISTRY. */
 	int  (*children)(void *conn, const char *path, sf_registry_list *out);
 	/* A node's data into buf; *len is the room on entry, the length read
-	 * on return (0 for a node without data).
-	 * \return SF_OK, SF_E_NOT_FOUND (no such node), or SF_E_REGISTRY. */
+	 * on return (0 for a node without data; longer data is cut to fit).
+	 * \return SF_OK, SF_E_NOT_FOUND (no such node), SF_E_INVALID (a
+	 * malformed path), or SF_E_REGISTRY. */
 	int  (*get)(void *conn, const char *path, char *buf, int *len);
 	/* Does path exist, and does this session own it (as an ephemeral)?
 	 * With watch, a later deletion or change of the node is reported
 	 * through ev->node (once).
 	 * \return SF_OK with *ours set, SF_E_NOT_FOUND (no such node; the
-	 * watch, if asked for, is set all the same), or SF_E_REGISTRY. */
+	 * watch, if asked for, is set all the same), SF_E_INVALID (a malformed
+	 * path), or SF_E_REGISTRY. */
 	int  (*exists)(void *conn, const char *path, bool watch, bool *ours);
 	/* Creates path as an ephemeral node of this session with data: the
 	 * claim of a worker ID. A lost answer (the create may have happened)
 	 * is settled by asking whether the node is ours.
 	 * \return SF_OK (the node is this session's, created now or before),
 	 * SF_E_NO_FREE_WORKER (the node exists and is not known to be ours:
-	 * this ID is not free), or SF_E_REGISTRY (not created, or not known to
-	 * be ours). */
+	 * this ID is not free), SF_E_NOT_FOUND (the parent is missing),
+	 * SF_E_INVALID (a malformed path), or SF_E_REGISTRY (not created, or
+	 * not known to be ours). */
 	int  (*create_ephemeral)(void *conn, const char *path, const char *data, int len);
 	/* Creates path as a persistent node with data; an existing node counts
 	 * as success and keeps its data (a quarantine record is written once).
-	 * \return SF_OK or SF_E_REGISTRY. */
+	 * \return SF_OK, SF_E_NOT_FOUND (the parent is missing), SF_E_INVALID
+	 * (a malformed path), or SF_E_REGISTRY. */
 	int  (*create)(void *conn, const char *path, const char *data, int len);
 	/* Stores data at path: sets it, or creates it (persistent) when it
 	 * does not exist.
-	 * \return SF_OK or SF_E_REGISTRY. */
+	 * \return SF_OK, SF_E_NOT_FOUND (the parent is missing), SF_E_INVALID
+	 * (a malformed path), or SF_E_REGISTRY (including a create that lost a
+	 * race with another writer). */
 	int  (*put)(void *conn, const char *path, const char *data, int len);
-	/* \return SF_OK, SF_E_NOT_FOUND (no such node), or SF_E_REGISTRY. */
+	/* Deletes path, whatever its version.
+	 * \return SF_OK, SF_E_NOT_FOUND (no such node), SF_E_INVALID (a
+	 * malformed path), or SF_E_REGISTRY (including a node with children). */
 	int  (*remove)(void *conn, const char *path);
 
 	/* Asynchronous: sets the data of an existing node; the answer comes
