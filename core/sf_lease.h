@@ -15,6 +15,10 @@
  * Fencing: the deadline is the CLOCK_MONOTONIC send time of the last request
  * the server acknowledged plus the negotiated session timeout; minting stops
  * at deadline - margin_ms. Wall-clock steps never move it.
+ *
+ * Inside the core: sf_lease.c (this API, the lease thread), sf_lease_sm.c
+ * (the state machine, behind sf_registry.h), sf_registry_zk.c (every
+ * ZooKeeper call), sf_ratelog.c (the client log's rate limiter).
  */
 #ifndef SF_LEASE_H
 #define SF_LEASE_H
