@@ -26,7 +26,7 @@
 #define TICK_MS    10
 #define TIMEOUT_MS 6000   /* negotiated */
 #define MARGIN_MS  1500
-#define LOCAL_MS   300    /* local_ahead_ms: the wait after a first claim */
+#define LOCAL_MS   1500   /* local_ahead_ms (the default): the wait after a first claim */
 #define RECLAIM_MS 5000
 #define OTHER      0x777  /* another claimant's session */
 
@@ -229,7 +229,7 @@ static void test_claim(void)
 	CHECK(st.claims == 1 && st.sessions == 1, "claim: one session, one claim");
 	CHECK_RC(h_mint(&h, NULL), SF_E_NO_LEASE, "claim: no minting while waiting");
 
-	CHECK(h_until(&h, SF_LEASE_MINTING, SF_OK, 1000) >= 0, "claim: minting after the wait");
+	CHECK(h_until(&h, SF_LEASE_MINTING, SF_OK, LOCAL_MS + 500) >= 0, "claim: minting after the wait");
 	st = h_status(&h);
 	CHECK_RC(h_mint(&h, &id), SF_OK, "claim: mints");
 	CHECK(id_worker(&h, id) == 2, "claim: with worker 2");
@@ -282,7 +282,7 @@ static void test_marks_ahead(void)
 {
 	harness h;
 	sf_lease_status st;
-	const int64_t mark = TEST_T0_MS + 2000;
+	const int64_t mark = TEST_T0_MS + LOCAL_MS + 2000;
 	sf_decoded d;
 	int64_t id;
 	bool early = false;
