@@ -99,7 +99,7 @@ typedef struct sf_registry_ops {
 	int  (*connected)(void *conn);
 	/* The session's ID and its negotiated timeout.
 	 * \return SF_OK, or SF_E_REGISTRY when no session was ever established
-	 * (both are then 0). */
+	 * (*session_id is then 0; the caller ignores both). */
 	int  (*session)(void *conn, int64_t *session_id, int64_t *timeout_ms);
 	/* The backend's own words for the latest synchronous failure on conn
 	 * ("connection loss"), for log lines only; never NULL. */
