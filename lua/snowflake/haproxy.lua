@@ -73,6 +73,12 @@ apply_clock()
 -- ignores its input (the config feeds it int(0)).
 core.register_converters("sf_id", gen:fetch_id())
 
+-- The 429's Retry-After (haproxy.cfg): the live limits.retry_after_s, read
+-- only when the rate limit answers.
+core.register_converters("sf_retry_after", function()
+  return core_sf.setting_get("limits.retry_after_s")
+end)
+
 -- ---- the service --------------------------------------------------------------
 
 local last_page_ms = 0
