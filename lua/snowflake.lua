@@ -16,6 +16,7 @@
 
 local core = require "snowflake.core"
 local config = require "snowflake.config"
+local boot = require "snowflake.boot"
 local ladder = require "snowflake.ladder"
 
 local type, pairs, setmetatable, tostring = type, pairs, setmetatable, tostring
@@ -162,31 +163,6 @@ function Node:stop()
   end
 end
 
--- Checks the kernel's clock discipline per clock.discipline; returns true or
--- nil, code, detail.
-local function check_discipline(cfg, log)
-  if cfg.clock.discipline == "ignore" then return true end
-  local d, code, detail = core.discipline()
-  if not d then
-    log(4, "cannot read the clock discipline: " .. tostring(detail))
-    return true
-  end
-  local problem
-  if not d.synchronised then
-    problem = { "clock_unsynchronised", "the kernel reports the clock as unsynchronised (no NTP discipline)" }
-  elseif d.max_error_us > cfg.clock.max_error_ms * 1000 then
-    problem = { "clock_max_error", string_format("the kernel's maximum clock error is %d ms, above clock.max_error_ms = %d",
-      d.max_error_us // 1000, cfg.clock.max_error_ms) }
-  end
-  if not problem then return true end
-  if cfg.clock.discipline == "refuse" then
-    log(3, problem[2] .. "; refusing to start (clock.discipline = \"refuse\")")
-    return nil, problem[1], problem[2]
-  end
-  log(4, problem[2] .. " (clock.discipline = \"log\")")
-  return true
-end
-
 -- snowflake.start(config[, options]) -> node | nil, code, detail
 -- config: the sections of SPEC "Operator interface" (see snowflake.config).
 -- options: log = function(level, line) (syslog levels; default: warnings and
@@ -208,8 +184,11 @@ function M.start(input, options)
     return nil, "invalid_argument", "a node is already running in this process: stop it first"
   end
   local log = options.log or default_log
-  local ok, code, detail = check_discipline(cfg, log)
-  if not ok then return nil, code, detail end
+  local ok, code, problem = boot.check_discipline(cfg, core.discipline, log)
+  if not ok then
+    log(3, problem .. "; refusing to start (clock.discipline = \"refuse\")")
+    return nil, code, problem
+  end
 
   core.clock_source(cfg.clock.source)
   local gen, gcode, gdetail = core.process_generator(cfg.layout)
@@ -217,18 +196,7 @@ function M.start(input, options)
   local made, mcode, mdetail = core.mkdir_p(cfg.state.dir)
   if not made then return nil, mcode, mdetail end
 
-  local lease, lcode, ldetail = core.lease_start(gen, {
-    zk_hosts = cfg.lease.zk_hosts,
-    root = cfg.lease.root,
-    node_name = cfg.lease.node_name,
-    state_dir = cfg.state.dir,
-    session_timeout_ms = cfg.lease.session_timeout_ms,
-    margin_ms = cfg.lease.margin_ms,
-    registry_ahead_ms = cfg.lease.registry_ahead_ms,
-    local_ahead_ms = cfg.state.ahead_ms,
-    start_bound_ms = cfg.lease.start_bound_ms,
-    reclaim_delay_ms = cfg.lease.reclaim_delay_ms,
-  })
+  local lease, lcode, ldetail = core.lease_start(gen, boot.lease_options(cfg))
   if not lease then return nil, lcode, ldetail end
 
   local sleep = options.sleep or core.sleep_ms
