@@ -77,14 +77,15 @@ core.register_converters("sf_id", gen:fetch_id())
 
 local last_page_ms = 0
 
-local function retry_after(code, wait_ns)
+-- extra: a refusal's table of named extras (extra.wait_ns), or nil
+local function retry_after(code, extra)
   if code == "clock_regressed" or code == "clock_wait" then
-    return tostring(math.max(1, ((wait_ns or 0) + 999999999) // 1000000000))
+    return tostring(math.max(1, ((extra and extra.wait_ns or 0) + 999999999) // 1000000000))
   end
   return tostring(core_sf.setting_get("limits.retry_after_s"))
 end
 
-local function refusal(code, detail, wait_ns)
+local function refusal(code, detail, extra)
   core_sf.count("refusal." .. code, 1)
   if code == "clock_regressed" then
     local now = core_sf.wall_ns() // 1000000
@@ -93,7 +94,7 @@ local function refusal(code, detail, wait_ns)
       log(core.alert, "PAGE clock regressed, refusing: " .. tostring(detail))
     end
   end
-  return http.error(code, detail or code, { { "Retry-After", retry_after(code, wait_ns) } })
+  return http.error(code, detail or code, { { "Retry-After", retry_after(code, extra) } })
 end
 
 local function id_headers(id)
@@ -115,7 +116,7 @@ local STARTUP_GRACE_MS = 10000
 local STARTUP_WAIT_MS = 3000
 local ON_THE_WAY = { connecting = true, claiming = true, waiting = true }
 
-local function await_lease(mint, code, detail, wait_ns)
+local function await_lease(mint, code, detail, extra)
   local waited = 0
   while code == "no_lease" and waited < STARTUP_WAIT_MS do
     local lease = core_sf.process_lease()
@@ -126,19 +127,19 @@ local function await_lease(mint, code, detail, wait_ns)
     waited = waited + 20
     local r1, r2, r3, r4 = mint()
     if r1 then return r1, r2, r3 end
-    code, detail, wait_ns = r2, r3, r4
+    code, detail, extra = r2, r3, r4
   end
-  return nil, code, detail, wait_ns
+  return nil, code, detail, extra
 end
 
 local function handle_id(json)
-  local id, code, detail, wait_ns = gen:next()
+  local id, code, detail, extra = gen:next()
   if not id and code == "no_lease" then
-    id, code, detail, wait_ns = await_lease(mint_one, code, detail, wait_ns)
+    id, code, detail, extra = await_lease(mint_one, code, detail, extra)
   end
   if not id then
-    id, code, detail = ladder:retry(mint_one, code, detail, wait_ns)
-    if not id then return refusal(code, detail, wait_ns) end
+    id, code, detail, extra = ladder:retry(mint_one, code, detail, extra)
+    if not id then return refusal(code, detail, extra) end
   end
   core_sf.count("ids", 1)
   core_sf.count("id_requests", 1)
@@ -156,24 +157,24 @@ local IDS_SPIN_NS = 50000
 -- a batch that makes no progress for this long is refused (sequence_exhausted)
 local IDS_STALL_NS = 100 * 1000000
 
--- n IDs as an /ids body: body, first_id, last_id | nil, code, detail, wait_ns
+-- n IDs as an /ids body: body, first_id, last_id | nil, code, detail, extra
 local function mint_batch(n, json)
   local parts, got, first, last, stall_until = nil, 0, nil, nil, nil
   while true do
-    local piece, first_or_code, last_or_detail, count_or_wait = gen:next_text(n - got, json, IDS_SPIN_NS, got)
+    local piece, first_or_code, last_or_detail, count_or_extra = gen:next_text(n - got, json, IDS_SPIN_NS, got)
     if piece then
-      if got == 0 and count_or_wait == n then return piece, first_or_code, last_or_detail end
+      if got == 0 and count_or_extra == n then return piece, first_or_code, last_or_detail end
       parts = parts or {}
       parts[#parts + 1] = piece
-      first, last, got, stall_until = first or first_or_code, last_or_detail, got + count_or_wait, nil
+      first, last, got, stall_until = first or first_or_code, last_or_detail, got + count_or_extra, nil
       if got == n then return table.concat(parts), first, last end
     elseif first_or_code ~= "sequence_exhausted" then
-      return nil, first_or_code, last_or_detail, count_or_wait
+      return nil, first_or_code, last_or_detail, count_or_extra
     end
     local now = core_sf.mono_ns()
     stall_until = stall_until or now + IDS_STALL_NS
     if now > stall_until then
-      return nil, "sequence_exhausted", "no sequence number came free for 100 ms", 0
+      return nil, "sequence_exhausted", "no sequence number came free for 100 ms", { wait_ns = 0 }
     end
     core.yield()
   end
@@ -184,18 +185,16 @@ local function handle_ids(qs, json)
   local n, why = http.parse_count(qs, max_batch)
   if not n then return http.error("invalid_count", why) end
   local function mint() return mint_batch(n, json) end
-  -- success: body, first_id, last_id; refusal: nil, code, detail, wait_ns
-  local body, first, code_or_last, detail_or_wait = mint()
-  if not body and first == "no_lease" then
-    body, first, code_or_last, detail_or_wait = await_lease(mint, first, code_or_last, detail_or_wait)
+  -- success: body, first_id, last_id; refusal: nil, code, detail, extra
+  local body, first_or_code, last_or_detail, extra = mint()
+  if not body and first_or_code == "no_lease" then
+    body, first_or_code, last_or_detail, extra = await_lease(mint, first_or_code, last_or_detail, extra)
   end
   if not body then
-    local wait_ns = detail_or_wait
-    local code, detail = first, code_or_last
-    body, first, code_or_last = ladder:retry(mint, code, detail, wait_ns)
-    if not body then return refusal(first, code_or_last, wait_ns) end
+    body, first_or_code, last_or_detail, extra = ladder:retry(mint, first_or_code, last_or_detail, extra)
+    if not body then return refusal(first_or_code, last_or_detail, extra) end
   end
-  return 200, json and "application/json" or "text/plain", body, id_headers(first)
+  return 200, json and "application/json" or "text/plain", body, id_headers(first_or_code)
 end
 
 local function handle_decode(text)
@@ -210,7 +209,7 @@ local function handle_health()
   local lease = core_sf.process_lease()
   local st = lease and lease:status() or { state = "connecting", lease_ms_left = 0, reason = "no_lease",
                                             detail = "the lease has not started" }
-  local ok, code, detail, wait_ns = gen:probe()
+  local ok, code, detail, probe_extra = gen:probe()
   -- a small regression being waited out is still a healthy node
   if ok or code == "clock_wait" then
     return 200, "application/json", string_format(
@@ -230,7 +229,7 @@ local function handle_health()
     extra[#extra + 1] = { "mint_ready_unix_ms", tostring(st.mint_ready_unix_ms) }
   end
   return 503, "application/json", http.error_body(code, detail or code, extra),
-    { { "Retry-After", retry_after(code, wait_ns) } }
+    { { "Retry-After", retry_after(code, probe_extra) } }
 end
 
 local LEASE_STATES = { "connecting", "claiming", "waiting", "minting", "parked", "stopped" }
