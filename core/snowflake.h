@@ -137,11 +137,33 @@ SF_API int sf_id_compose(const sf_layout *layout, const sf_decoded *parts, int64
  */
 typedef struct sf_gen sf_gen;
 
-/* What a refusal or a wait is about; filled on SF_E_CLOCK_WAIT,
- * SF_E_CLOCK_REGRESSED, SF_E_SEQUENCE_EXHAUSTED and the mark refusals. */
+/*
+ * What a refusal or a wait is about, as the generator saw it at that moment
+ * (a caller that re-read the generator afterwards could describe a later
+ * state). Every field is set on every refusal, 0 where it does not apply
+ * (worker: -1); a mint that succeeds leaves the report untouched, so the
+ * minting path pays nothing for it. The figures per code:
+ *   SF_E_CLOCK_WAIT, SF_E_CLOCK_REGRESSED: wait_ns, regression_ms,
+ *     max_wait_ms, last_ms, clock_ms
+ *   SF_E_SEQUENCE_EXHAUSTED: wait_ns, last_ms, clock_ms
+ *   SF_E_FENCED: worker, deadline_ns, mono_ns (worker -1: the grant was
+ *     withdrawn with SF_E_FENCED)
+ *   SF_E_HWM_STALLED: clock_ms, local_ceiling_ms, registry_ceiling_ms
+ *   SF_E_TIMESTAMP_OVERFLOW: clock_ms
+ *   sf_gen_start_check's refusals: wait_ns, regression_ms, clock_ms
+ * and last_ms (the last used millisecond) on every mint refusal.
+ */
 typedef struct sf_report {
-	int64_t wait_ns;        /* how long until the clock passes the last used ms */
-	int64_t regression_ms;  /* last used ms minus the clock's ms (0 if none) */
+	int64_t wait_ns;             /* how long until the clock passes the last used ms */
+	int64_t regression_ms;       /* last used ms minus the clock's ms (0 if none) */
+	int64_t max_wait_ms;         /* the bound the regression was held to */
+	int64_t last_ms;             /* Unix ms: the last used millisecond */
+	int64_t clock_ms;            /* Unix ms: the clock reading (or timestamp) refused */
+	int64_t deadline_ns;         /* the grant's fencing deadline (monotonic ns) */
+	int64_t mono_ns;             /* the monotonic reading at the refusal */
+	int64_t local_ceiling_ms;    /* INT64_MIN: never published */
+	int64_t registry_ceiling_ms; /* INT64_MAX: unset */
+	int32_t worker;              /* the grant's worker, -1 without a grant */
 } sf_report;
 
 /* A contiguous run of IDs: first, first+1, ..., first+count-1. */

@@ -51,26 +51,26 @@ end
 
 -- The slow path after a refusal: the shared clock ladder, then a record of
 -- the refusal for status().
-function Node:_retry(mint, code, detail, wait_ns)
-  local r1, r2, r3 = self._ladder:retry(mint, code, detail, wait_ns)
+function Node:_retry(mint, code, detail, extra)
+  local r1, r2, r3, r4 = self._ladder:retry(mint, code, detail, extra)
   if r1 then return r1, r2, r3 end
   if r2 == "clock_regressed" then
     self._log(3, "PAGE clock regressed: " .. tostring(r3))
   end
   self._last_refusal, self._last_refusal_ms = r2, core.wall_ns() // 1000000
-  return nil, r2, r3
+  return nil, r2, r3, r4
 end
 
--- node:next_id() -> integer | nil, code, detail
+-- node:next_id() -> integer | nil, code, detail, extra (extra.wait_ns, as gen:next)
 function Node:next_id()
   local gen = self._gen
-  local id, code, detail, wait_ns = gen:next()
+  local id, code, detail, extra = gen:next()
   if id then return id end
-  if not self._lease then return nil, "stopped", "the node is stopped" end
-  return self:_retry(function() return gen:next() end, code, detail, wait_ns)
+  if not self._lease then return nil, "stopped", "the node is stopped", { wait_ns = 0 } end
+  return self:_retry(function() return gen:next() end, code, detail, extra)
 end
 
--- node:next_ids(n) -> array of n increasing integers | nil, code, detail
+-- node:next_ids(n) -> array of n increasing integers | nil, code, detail, extra
 function Node:next_ids(n)
   if math.type(n) ~= "integer" then
     error(string_format("bad argument #1 to 'next_ids' (count must be an integer, got %s)", tostring(n)), 2)
@@ -80,10 +80,10 @@ function Node:next_ids(n)
     error(string_format("bad argument #1 to 'next_ids' (count must be 1..%d, got %d)", max_batch, n), 2)
   end
   local gen = self._gen
-  local ids, code, detail, wait_ns = gen:next_ids(n)
+  local ids, code, detail, extra = gen:next_ids(n)
   if ids then return ids end
-  if not self._lease then return nil, "stopped", "the node is stopped" end
-  return self:_retry(function() return gen:next_ids(n) end, code, detail, wait_ns)
+  if not self._lease then return nil, "stopped", "the node is stopped", { wait_ns = 0 } end
+  return self:_retry(function() return gen:next_ids(n) end, code, detail, extra)
 end
 
 -- node:decode(id) -> {timestamp_ms=, worker=, sequence=} | nil, code, detail

@@ -4,9 +4,11 @@
  * Thin by design: a function checks its arguments, makes one core call and
  * pushes the result. A bad argument raises, naming it (wrong type, a float
  * where an integer is needed, a value outside a fixed range). A runtime
- * refusal returns nil, code, detail: code is sf_code_name() (stable
- * snake_case, used verbatim by the HTTP layer and the metrics), detail a
- * sentence with the figures. Refusals about time add a fourth value, wait_ns.
+ * refusal returns nil, code, detail (sfl_refuse): code is sf_code_name()
+ * (stable snake_case, used verbatim by the HTTP layer and the metrics),
+ * detail a sentence with the figures the core reported when it refused.
+ * A mint's refusal adds a fourth value, always: a table of named extras
+ * with at least wait_ns (0 when there is nothing to wait for).
  * Values whose validity depends on the layout (widths, a worker ID against
  * worker_bits) are the core's to judge, so they come back as refusals.
  *
@@ -144,18 +146,31 @@ static const char *arg_string(lua_State *L, int arg, const char *name)
 
 /* ---- results ----------------------------------------------------------- */
 
-/* Pushes nil, code, detail (a lua_pushfstring format) and returns 3. */
-static int refuse(lua_State *L, const char *code, const char *fmt, ...)
+/* The one refusal shape of the binding (see binding.h). */
+int sfl_refuse(lua_State *L, const char *code, const sfl_extra *extras, const char *fmt, ...)
 {
 	va_list ap;
+	int n = 0;
 
 	lua_pushnil(L);
 	lua_pushstring(L, code);
 	va_start(ap, fmt);
 	lua_pushvfstring(L, fmt, ap);
 	va_end(ap);
-	return 3;
+	if (!extras)
+		return 3;
+	while (extras[n].name)
+		n++;
+	lua_createtable(L, 0, n);
+	for (int i = 0; i < n; i++) {
+		lua_pushinteger(L, (lua_Integer)extras[i].value);
+		lua_setfield(L, -2, extras[i].name);
+	}
+	return 4;
 }
+
+/* The three-value refusals, in the one shape. */
+#define refuse(L, code, ...) sfl_refuse((L), (code), NULL, __VA_ARGS__)
 
 static void set_int(lua_State *L, const char *key, int64_t v)
 {
@@ -303,80 +318,88 @@ static lgen *gen_push(lua_State *L)
 	return g;
 }
 
-/* Fencing-deadline text: the grant's figures against the mono clock. */
-static int refuse_fenced(lua_State *L, sf_gen *gen, int rc)
-{
-	int32_t worker;
-	int64_t deadline_ns;
-	int64_t now_ns = sf_clock_mono_ns(sf_gen_clock(gen));
-
-	sf_gen_grant_get(gen, &worker, &deadline_ns, NULL);
-	if (worker < 0)
-		return refuse(L, sf_code_name(rc), "the lease was withdrawn as fenced; minting "
-		              "resumes on the next grant");
-	return refuse(L, sf_code_name(rc), "the monotonic clock (%I ns) reached the fencing "
-	              "deadline of worker %d (%I ns)", (lua_Integer)now_ns, (int)worker,
-	              (lua_Integer)deadline_ns);
-}
-
-static int refuse_stalled(lua_State *L, sf_gen *gen, int rc)
-{
-	int64_t local = sf_gen_ceiling_get(gen, SF_CEILING_LOCAL);
-	int64_t registry = sf_gen_ceiling_get(gen, SF_CEILING_REGISTRY);
-	int64_t now_ms = floor_ms(sf_clock_wall_ns(sf_gen_clock(gen)));
-
-	if (local == INT64_MIN)
-		return refuse(L, sf_code_name(rc), "no local high-water mark is published yet "
-		              "(a keeper step or gen:set_ceiling('local', ms) publishes one)");
-	if (registry == INT64_MAX)
-		return refuse(L, sf_code_name(rc), "the clock (%I ms) reached the durable local "
-		              "high-water mark (%I ms)", (lua_Integer)now_ms, (lua_Integer)local);
-	return refuse(L, sf_code_name(rc), "the clock (%I ms) reached the durable high-water mark "
-	              "(local %I ms, registry %I ms)", (lua_Integer)now_ms, (lua_Integer)local,
-	              (lua_Integer)registry);
-}
-
 /*
- * The refusal of a mint (next, next_ids, reserve): nil, code, detail, and
- * wait_ns as a fourth value for clock_wait, clock_regressed and
- * sequence_exhausted (how long until the clock passes the last used ms).
+ * The refusal of a mint (next, next_ids, reserve, next_text, probe): nil,
+ * code, detail, extras. The detail and the extras come from rep, what the
+ * core reported when it refused (never from the generator read again: a
+ * grant or a ceiling may have moved since). extras always has wait_ns.
  */
-static int refuse_mint(lua_State *L, sf_gen *gen, int rc, const sf_report *rep)
+int sfl_refuse_mint(lua_State *L, sf_gen *gen, int rc, const sf_report *rep)
 {
 	const sf_layout *layout = sf_gen_layout(gen);
 	const char *code = sf_code_name(rc);
+	const sfl_extra wait_only[] = { { "wait_ns", 0 }, { NULL, 0 } };
 
 	switch (rc) {
-	case SF_E_CLOCK_WAIT:
-		refuse(L, code, "clock regressed by %I ms, within clock.max_wait_ms = %I: retry in %I us",
-		       (lua_Integer)rep->regression_ms, (lua_Integer)sf_gen_max_wait_ms(gen),
-		       (lua_Integer)(rep->wait_ns / 1000));
-		break;
-	case SF_E_CLOCK_REGRESSED:
-		refuse(L, code, "clock regressed by %I ms, more than clock.max_wait_ms = %I",
-		       (lua_Integer)rep->regression_ms, (lua_Integer)sf_gen_max_wait_ms(gen));
-		break;
-	case SF_E_SEQUENCE_EXHAUSTED:
-		refuse(L, code, "all %I sequence numbers of millisecond %I are used: retry in %I us",
-		       (lua_Integer)(1LL << layout->sequence_bits), (lua_Integer)sf_gen_last_ms(gen),
-		       (lua_Integer)(rep->wait_ns / 1000));
-		break;
-	case SF_E_FENCED:
-		return refuse_fenced(L, gen, rc);
-	case SF_E_HWM_STALLED:
-		return refuse_stalled(L, gen, rc);
-	case SF_E_NO_LEASE:
-		return refuse(L, code, "no worker ID is granted to this generator yet");
-	case SF_E_PARKED:
-		return refuse(L, code, "the generator is parked until the next grant");
-	case SF_E_TIMESTAMP_OVERFLOW:
-		return refuse(L, code, "the layout's time range (epoch_ms %I, timestamp_bits %d) is used up",
-		              (lua_Integer)layout->epoch_ms, (int)layout->timestamp_bits);
-	default:
-		return refuse(L, code, "%s", sf_code_text(rc));
+	case SF_E_CLOCK_WAIT: {
+		const sfl_extra x[] = {
+			{ "wait_ns", rep->wait_ns }, { "regression_ms", rep->regression_ms },
+			{ "max_wait_ms", rep->max_wait_ms }, { "last_ms", rep->last_ms },
+			{ "clock_ms", rep->clock_ms }, { NULL, 0 }
+		};
+		return sfl_refuse(L, code, x, "clock regressed by %I ms, within clock.max_wait_ms = %I: "
+		                  "retry in %I us", (lua_Integer)rep->regression_ms,
+		                  (lua_Integer)rep->max_wait_ms, (lua_Integer)(rep->wait_ns / 1000));
 	}
-	lua_pushinteger(L, (lua_Integer)rep->wait_ns);
-	return 4;
+	case SF_E_CLOCK_REGRESSED: {
+		const sfl_extra x[] = {
+			{ "wait_ns", rep->wait_ns }, { "regression_ms", rep->regression_ms },
+			{ "max_wait_ms", rep->max_wait_ms }, { "last_ms", rep->last_ms },
+			{ "clock_ms", rep->clock_ms }, { NULL, 0 }
+		};
+		return sfl_refuse(L, code, x, "clock regressed by %I ms, more than clock.max_wait_ms = %I",
+		                  (lua_Integer)rep->regression_ms, (lua_Integer)rep->max_wait_ms);
+	}
+	case SF_E_SEQUENCE_EXHAUSTED: {
+		const sfl_extra x[] = {
+			{ "wait_ns", rep->wait_ns }, { "last_ms", rep->last_ms }, { NULL, 0 }
+		};
+		return sfl_refuse(L, code, x, "all %I sequence numbers of millisecond %I are used: "
+		                  "retry in %I us", (lua_Integer)(1LL << layout->sequence_bits),
+		                  (lua_Integer)rep->last_ms, (lua_Integer)(rep->wait_ns / 1000));
+	}
+	case SF_E_FENCED: {
+		const sfl_extra x[] = {
+			{ "wait_ns", 0 }, { "worker", rep->worker }, { "deadline_ns", rep->deadline_ns },
+			{ "mono_ns", rep->mono_ns }, { NULL, 0 }
+		};
+		if (rep->worker < 0)
+			return sfl_refuse(L, code, wait_only, "the lease was withdrawn as fenced; minting "
+			                  "resumes on the next grant");
+		return sfl_refuse(L, code, x, "the monotonic clock (%I ns) reached the fencing "
+		                  "deadline of worker %d (%I ns)", (lua_Integer)rep->mono_ns,
+		                  (int)rep->worker, (lua_Integer)rep->deadline_ns);
+	}
+	case SF_E_HWM_STALLED: {
+		const sfl_extra x[] = {
+			{ "wait_ns", 0 }, { "clock_ms", rep->clock_ms },
+			{ "local_ceiling_ms", rep->local_ceiling_ms },
+			{ "registry_ceiling_ms", rep->registry_ceiling_ms }, { NULL, 0 }
+		};
+		if (rep->local_ceiling_ms == INT64_MIN)
+			return sfl_refuse(L, code, x, "no local high-water mark is published yet "
+			                  "(a keeper step or gen:set_ceiling('local', ms) publishes one)");
+		if (rep->registry_ceiling_ms == INT64_MAX)
+			return sfl_refuse(L, code, x, "the clock (%I ms) reached the durable local "
+			                  "high-water mark (%I ms)", (lua_Integer)rep->clock_ms,
+			                  (lua_Integer)rep->local_ceiling_ms);
+		return sfl_refuse(L, code, x, "the clock (%I ms) reached the durable high-water mark "
+		                  "(local %I ms, registry %I ms)", (lua_Integer)rep->clock_ms,
+		                  (lua_Integer)rep->local_ceiling_ms, (lua_Integer)rep->registry_ceiling_ms);
+	}
+	case SF_E_NO_LEASE:
+		return sfl_refuse(L, code, wait_only, "no worker ID is granted to this generator yet");
+	case SF_E_PARKED:
+		return sfl_refuse(L, code, wait_only, "the generator is parked until the next grant");
+	case SF_E_TIMESTAMP_OVERFLOW: {
+		const sfl_extra x[] = { { "wait_ns", 0 }, { "clock_ms", rep->clock_ms }, { NULL, 0 } };
+
+		return sfl_refuse(L, code, x, "the layout's time range (epoch_ms %I, timestamp_bits %d) "
+		                  "is used up", (lua_Integer)layout->epoch_ms, (int)layout->timestamp_bits);
+	}
+	default:
+		return sfl_refuse(L, code, wait_only, "%s", sf_code_text(rc));
+	}
 }
 
 /*
@@ -453,25 +476,26 @@ static int l_process_generator(lua_State *L)
 }
 
 /*
- * gen:next() -> id | nil, code, detail [, wait_ns]
+ * gen:next() -> id | nil, code, detail, extras
  * One ID. A used-up millisecond is waited out by spinning up to 2 ms.
- * wait_ns comes with clock_wait, clock_regressed and sequence_exhausted.
+ * extras (see sfl_refuse_mint): wait_ns, non-zero with clock_wait,
+ * clock_regressed and sequence_exhausted, and the figures of the detail.
  */
 static int l_gen_next(lua_State *L)
 {
 	sf_gen *gen = sfl_check_gen(L, 1);
-	sf_report rep = { 0, 0 };
+	sf_report rep;
 	int64_t id;
 	int rc = sf_next_spin(gen, &id, &rep, SPIN_LIMIT_NS);
 
 	if (rc != SF_OK)
-		return refuse_mint(L, gen, rc, &rep);
+		return sfl_refuse_mint(L, gen, rc, &rep);
 	lua_pushinteger(L, (lua_Integer)id);
 	return 1;
 }
 
 /*
- * gen:next_ids(n) -> {id, ...} | nil, code, detail [, wait_ns]
+ * gen:next_ids(n) -> {id, ...} | nil, code, detail, extras
  * Exactly n (1..65536) increasing IDs, across milliseconds as needed
  * (spinning up to 2 ms for each new one), or a refusal that drops the IDs
  * reserved so far (a gap, never a duplicate).
@@ -480,13 +504,13 @@ static int l_gen_next_ids(lua_State *L)
 {
 	sf_gen *gen = sfl_check_gen(L, 1);
 	uint32_t n = (uint32_t)arg_int_range(L, 2, "n", 1, BATCH_MAX);
-	sf_report rep = { 0, 0 };
+	sf_report rep;
 	/* a garbage-collected buffer: nothing leaks when a later push raises */
 	int64_t *ids = sfl_newbuffer(L, (size_t)n * sizeof *ids);
 	int rc = sf_next_batch(gen, ids, n, &rep, SPIN_LIMIT_NS);
 
 	if (rc != SF_OK)
-		return refuse_mint(L, gen, rc, &rep);
+		return sfl_refuse_mint(L, gen, rc, &rep);
 	lua_createtable(L, (int)n, 0);
 	for (uint32_t i = 0; i < n; i++) {
 		lua_pushinteger(L, (lua_Integer)ids[i]);
@@ -496,7 +520,7 @@ static int l_gen_next_ids(lua_State *L)
 }
 
 /*
- * gen:reserve(n) -> first, count | nil, code, detail [, wait_ns]
+ * gen:reserve(n) -> first, count | nil, code, detail, extras
  * Up to n (1..2^22) consecutive IDs first .. first+count-1 of the current
  * millisecond, with one compare-and-swap; count may be less than n.
  */
@@ -504,12 +528,12 @@ static int l_gen_reserve(lua_State *L)
 {
 	sf_gen *gen = sfl_check_gen(L, 1);
 	uint32_t n = (uint32_t)arg_int_range(L, 2, "n", 1, RESERVE_MAX);
-	sf_report rep = { 0, 0 };
+	sf_report rep;
 	sf_run run;
 	int rc = sf_reserve(gen, n, &run, &rep);
 
 	if (rc != SF_OK)
-		return refuse_mint(L, gen, rc, &rep);
+		return sfl_refuse_mint(L, gen, rc, &rep);
 	lua_pushinteger(L, (lua_Integer)run.first);
 	lua_pushinteger(L, (lua_Integer)run.count);
 	return 2;
@@ -752,10 +776,12 @@ static int64_t arg_mark(lua_State *L, int arg, const char *name)
 
 /*
  * gen:start_check(local_mark_ms|nil, registry_mark_ms|nil, bound_ms)
- *   -> true | nil, code, detail, wait_ns
+ *   -> true | nil, code, detail, extras
  * On start or on claiming a worker ID: true once the clock passed the larger
  * mark (the floor is raised past it); clock_wait while the remaining wait is
- * within bound_ms (>= 0); hwm_ahead / registry_hwm_ahead beyond it.
+ * within bound_ms (>= 0); hwm_ahead / registry_hwm_ahead beyond it. extras:
+ * wait_ns, regression_ms, clock_ms, local_mark_ms, registry_mark_ms (0 for
+ * none), bound_ms.
  */
 static int l_gen_start_check(lua_State *L)
 {
@@ -763,35 +789,37 @@ static int l_gen_start_check(lua_State *L)
 	int64_t local = arg_mark(L, 2, "local_mark_ms");
 	int64_t registry = arg_mark(L, 3, "registry_mark_ms");
 	int64_t bound_ms = arg_int_range(L, 4, "bound_ms", 0, INT64_MAX);
-	sf_report rep = { 0, 0 };
+	sf_report rep;
 	int rc = sf_gen_start_check(gen, local, registry, bound_ms, &rep);
 	const char *code = sf_code_name(rc);
+	const sfl_extra x[] = {
+		{ "wait_ns", rep.wait_ns }, { "regression_ms", rep.regression_ms },
+		{ "clock_ms", rep.clock_ms }, { "local_mark_ms", local == INT64_MIN ? 0 : local },
+		{ "registry_mark_ms", registry == INT64_MIN ? 0 : registry }, { "bound_ms", bound_ms },
+		{ NULL, 0 }
+	};
 
 	switch (rc) {
 	case SF_OK:
 		lua_pushboolean(L, 1);
 		return 1;
 	case SF_E_CLOCK_WAIT:
-		refuse(L, code, "the clock is %I ms behind the high-water mark %I ms: wait %I us, "
-		       "within the start bound of %I ms", (lua_Integer)rep.regression_ms,
-		       (lua_Integer)(local > registry ? local : registry),
-		       (lua_Integer)(rep.wait_ns / 1000), (lua_Integer)bound_ms);
-		break;
+		return sfl_refuse(L, code, x, "the clock is %I ms behind the high-water mark %I ms: "
+		                  "wait %I us, within the start bound of %I ms",
+		                  (lua_Integer)rep.regression_ms,
+		                  (lua_Integer)(local > registry ? local : registry),
+		                  (lua_Integer)(rep.wait_ns / 1000), (lua_Integer)bound_ms);
 	case SF_E_HWM_AHEAD:
-		refuse(L, code, "the local high-water mark %I ms is %I ms ahead of the clock, beyond "
-		       "the start bound of %I ms", (lua_Integer)local, (lua_Integer)rep.regression_ms,
-		       (lua_Integer)bound_ms);
-		break;
+		return sfl_refuse(L, code, x, "the local high-water mark %I ms is %I ms ahead of the "
+		                  "clock, beyond the start bound of %I ms", (lua_Integer)local,
+		                  (lua_Integer)rep.regression_ms, (lua_Integer)bound_ms);
 	case SF_E_REGISTRY_HWM_AHEAD:
-		refuse(L, code, "the registry's high-water mark %I ms is %I ms ahead of the clock, "
-		       "beyond the start bound of %I ms", (lua_Integer)registry,
-		       (lua_Integer)rep.regression_ms, (lua_Integer)bound_ms);
-		break;
+		return sfl_refuse(L, code, x, "the registry's high-water mark %I ms is %I ms ahead of "
+		                  "the clock, beyond the start bound of %I ms", (lua_Integer)registry,
+		                  (lua_Integer)rep.regression_ms, (lua_Integer)bound_ms);
 	default:
-		return refuse(L, code, "%s", sf_code_text(rc));
+		return sfl_refuse(L, code, x, "%s", sf_code_text(rc));
 	}
-	lua_pushinteger(L, (lua_Integer)rep.wait_ns);
-	return 4;
 }
 
 /* gen:stats() -> table of the sf_gen_stats counters */

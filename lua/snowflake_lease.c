@@ -198,13 +198,9 @@ static int l_lease_start(lua_State *L)
 	lua_pushvalue(L, 1);
 	sfl_setuservalue(L, -2);
 	rc = sf_lease_start(gen, &cfg, &ud->lease);
-	if (rc != SF_OK) {
-		lua_pushnil(L);
-		lua_pushstring(L, sf_code_name(rc));
-		lua_pushfstring(L, "cannot start the lease with registry %s under %s: %s", cfg.zk_hosts,
-		                cfg.root, sf_code_text(rc));
-		return 3;
-	}
+	if (rc != SF_OK)
+		return sfl_refuse(L, sf_code_name(rc), NULL, "cannot start the lease with registry %s "
+		                  "under %s: %s", cfg.zk_hosts, cfg.root, sf_code_text(rc));
 	return 1;
 }
 
@@ -357,12 +353,9 @@ static int l_lease_quarantine_list(lua_State *L)
 	int rc = sf_lease_quarantine_list(ud->lease, buf, sizeof buf);
 	lua_Integer n = 0;
 
-	if (rc != SF_OK) {
-		lua_pushnil(L);
-		lua_pushstring(L, sf_code_name(rc));
-		lua_pushfstring(L, "cannot list the quarantine: %s", sf_code_text(rc));
-		return 3;
-	}
+	if (rc != SF_OK)
+		return sfl_refuse(L, sf_code_name(rc), NULL, "cannot list the quarantine: %s",
+		                  sf_code_text(rc));
 	lua_newtable(L);
 	for (char *line = buf, *next; *line; line = next) {
 		char *nl = strchr(line, '\n');
@@ -393,12 +386,9 @@ static int l_lease_quarantine_clear(lua_State *L)
 
 	luaL_argcheck(L, worker >= 0 && worker <= 65535, 2, "worker must be 0..65535");
 	rc = sf_lease_quarantine_clear(ud->lease, (uint32_t)worker);
-	if (rc != SF_OK) {
-		lua_pushnil(L);
-		lua_pushstring(L, sf_code_name(rc));
-		lua_pushfstring(L, "cannot clear the quarantine of worker %d: %s", (int)worker, sf_code_text(rc));
-		return 3;
-	}
+	if (rc != SF_OK)
+		return sfl_refuse(L, sf_code_name(rc), NULL, "cannot clear the quarantine of worker %d: %s",
+		                  (int)worker, sf_code_text(rc));
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -531,10 +521,11 @@ static int l_admin_poll(lua_State *L)
 		return 1;
 	}
 	if (rc != SF_OK) {
-		lua_pushnil(L);
-		lua_pushstring(L, sf_code_name(rc));
-		lua_pushstring(L, sf_code_text(rc));
-		return 3;
+		if (req->list)
+			return sfl_refuse(L, sf_code_name(rc), NULL, "cannot list the quarantine: %s",
+			                  sf_code_text(rc));
+		return sfl_refuse(L, sf_code_name(rc), NULL, "cannot clear the quarantine of worker %d: %s",
+		                  (int)req->worker, sf_code_text(rc));
 	}
 	lua_pushboolean(L, 1);
 	lua_pushstring(L, req->list ? req->text : "");
@@ -597,19 +588,13 @@ static int l_mkdir_p(lua_State *L)
 		if (mkdir(buf, (mode_t)mode) == -1 && errno != EEXIST) {
 			int err = errno;
 
-			lua_pushnil(L);
-			lua_pushliteral(L, "state_io");
-			lua_pushfstring(L, "cannot create %s: %s", buf, strerror(err));
-			return 3;
+			return sfl_refuse(L, sf_code_name(SF_E_STATE_IO), NULL, "cannot create %s: %s", buf,
+			                  strerror(err));
 		}
 		buf[i] = saved;
 	}
-	if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		lua_pushnil(L);
-		lua_pushliteral(L, "state_io");
-		lua_pushfstring(L, "%s is not a directory", path);
-		return 3;
-	}
+	if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode))
+		return sfl_refuse(L, sf_code_name(SF_E_STATE_IO), NULL, "%s is not a directory", path);
 	lua_pushboolean(L, 1);
 	return 1;
 }

@@ -284,14 +284,6 @@ static int l_gen_fetch_id(lua_State *L)
 	return 1;
 }
 
-static void push_refusal(lua_State *L, int rc, const sf_report *rep)
-{
-	lua_pushnil(L);
-	lua_pushstring(L, sf_code_name(rc));
-	lua_pushstring(L, sf_code_text(rc));
-	lua_pushinteger(L, (lua_Integer)rep->wait_ns);
-}
-
 #define TEXT_CHUNK 512
 
 /* "00".."99": two digits a step; snprintf costs about four times as much
@@ -324,7 +316,7 @@ static char *format_decimal(char *end, uint64_t v)
 
 /*
  * gen:next_text(n, json[, spin_limit_ns[, offset]])
- *   -> body, first_id, last_id, count | nil, code, detail, wait_ns
+ *   -> body, first_id, last_id, count | nil, code, detail, extras
  * n IDs (1..65536), strictly increasing, as the body of /ids: one a line, or
  * {"ids":["…",…]} with json; the body ends in a newline.
  *
@@ -345,7 +337,7 @@ static int l_gen_next_text(lua_State *L)
 	lua_Integer offset = luaL_optinteger(L, 5, 0);
 	int64_t ids[TEXT_CHUNK], first = 0, last = 0;
 	luaL_Buffer b;
-	sf_report rep = { 0, 0 };
+	sf_report rep;
 	lua_Integer done = 0;
 
 	luaL_argcheck(L, n >= 1 && n <= 65536, 2, "count must be 1..65536");
@@ -384,9 +376,8 @@ static int l_gen_next_text(lua_State *L)
 		if (rc != SF_OK) {
 			if (rc == SF_E_SEQUENCE_EXHAUSTED && done > 0)
 				break; /* a piece: the rest after the caller yields */
-			lua_settop(L, 0);
-			push_refusal(L, rc, &rep);
-			return 4;
+			lua_settop(L, 1);
+			return sfl_refuse_mint(L, gen, rc, &rep);
 		}
 	}
 	if (done == n) {
@@ -402,19 +393,19 @@ static int l_gen_next_text(lua_State *L)
 	return 4;
 }
 
-/* gen:probe() -> true | nil, code, detail, wait_ns (see sf_gen_probe) */
+/* gen:probe() -> true | nil, code, detail, extras (see sf_gen_probe: what a
+ * mint would refuse with, counting nothing) */
 static int l_gen_probe(lua_State *L)
 {
 	sf_gen *gen = sfl_check_gen(L, 1);
-	sf_report rep = { 0, 0 };
+	sf_report rep;
 	int rc = sf_gen_probe(gen, &rep);
 
 	if (rc == SF_OK) {
 		lua_pushboolean(L, 1);
 		return 1;
 	}
-	push_refusal(L, rc, &rep);
-	return 4;
+	return sfl_refuse_mint(L, gen, rc, &rep);
 }
 
 /* core.hostname() -> the host name, for the X-Snowflake-Node default */

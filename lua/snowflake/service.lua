@@ -28,7 +28,7 @@
 local http = require "snowflake.http"
 local metrics = require "snowflake.metrics"
 
-local pairs, pcall, tostring, type, setmetatable = pairs, pcall, tostring, type, setmetatable
+local pairs, pcall, tostring, setmetatable = pairs, pcall, tostring, setmetatable
 local math_max = math.max
 local string_format = string.format
 local table_concat = table.concat
@@ -64,12 +64,6 @@ local function no_lease_status()
   return { state = "connecting", lease_ms_left = 0, reason = "no_lease", detail = "the lease has not started" }
 end
 
--- The wait a refusal asks for: its named extras carry wait_ns.
-local function wait_of(extra)
-  if type(extra) == "table" then return extra.wait_ns or 0 end
-  return extra or 0
-end
-
 local Service = {}
 Service.__index = Service
 
@@ -82,18 +76,18 @@ function M.new(deps)
   return self
 end
 
--- Retry-After of a 503: the wait a clock refusal asks for, else the live
--- limits.retry_after_s.
-function Service:retry_after(code, wait_ns)
+-- Retry-After of a 503: the wait a clock refusal asks for (extra: the
+-- refusal's named extras, extra.wait_ns), else the live limits.retry_after_s.
+function Service:retry_after(code, extra)
   if code == "clock_regressed" or code == "clock_wait" then
-    return tostring(math_max(1, ((wait_ns or 0) + 999999999) // 1000000000))
+    return tostring(math_max(1, ((extra and extra.wait_ns or 0) + 999999999) // 1000000000))
   end
   return tostring(self.setting("limits.retry_after_s"))
 end
 
 -- A 503 for a refusal the ladder did not wait out: counted by code; a
 -- clock regression pages (at most once a second).
-function Service:refusal(code, detail, wait_ns)
+function Service:refusal(code, detail, extra)
   self.count("refusal." .. code, 1)
   if code == "clock_regressed" then
     local now = self.wall_ns() // 1000000
@@ -102,7 +96,7 @@ function Service:refusal(code, detail, wait_ns)
       self.log(ALERT, "PAGE clock regressed, refusing: " .. tostring(detail))
     end
   end
-  return http.error(code, detail or code, { { "Retry-After", self:retry_after(code, wait_ns) } })
+  return http.error(code, detail or code, { { "Retry-After", self:retry_after(code, extra) } })
 end
 
 function Service:id_headers(id)
@@ -114,7 +108,7 @@ end
 
 -- While a young lease is on its way, waits for it (yielding) and mints
 -- again. mint() returns its success values or nil, code, detail, extra.
-function Service:await_lease(mint, code, detail, wait_ns)
+function Service:await_lease(mint, code, detail, extra)
   local waited = 0
   while code == "no_lease" and waited < STARTUP_WAIT_MS do
     local st = self.lease_status()
@@ -124,9 +118,9 @@ function Service:await_lease(mint, code, detail, wait_ns)
     waited = waited + 20
     local r1, r2, r3, r4 = mint()
     if r1 then return r1, r2, r3 end
-    code, detail, wait_ns = r2, r3, wait_of(r4)
+    code, detail, extra = r2, r3, r4
   end
-  return nil, code, detail, wait_ns
+  return nil, code, detail, extra
 end
 
 -- /id: the slow path after the converter refused (or any /id HAProxy did
@@ -135,13 +129,12 @@ function Service:handle_id(json)
   local gen = self.gen
   local function mint_one() return gen:next() end
   local id, code, detail, extra = gen:next()
-  local wait_ns = wait_of(extra)
   if not id and code == "no_lease" then
-    id, code, detail, wait_ns = self:await_lease(mint_one, code, detail, wait_ns)
+    id, code, detail, extra = self:await_lease(mint_one, code, detail, extra)
   end
   if not id then
-    id, code, detail = self.ladder:retry(mint_one, code, detail, wait_ns)
-    if not id then return self:refusal(code, detail, wait_ns) end
+    id, code, detail, extra = self.ladder:retry(mint_one, code, detail, extra)
+    if not id then return self:refusal(code, detail, extra) end
   end
   self.count("ids", 1)
   self.count("id_requests", 1)
@@ -151,7 +144,7 @@ function Service:handle_id(json)
   return 200, "text/plain", id .. "\n", self:id_headers(id)
 end
 
--- n IDs as an /ids body: body, first_id, last_id | nil, code, detail, wait_ns
+-- n IDs as an /ids body: body, first_id, last_id | nil, code, detail, extra
 function Service:mint_batch(n, json)
   local gen = self.gen
   local parts, got, first, stall_until = nil, 0, nil, nil
@@ -165,12 +158,12 @@ function Service:mint_batch(n, json)
       first, last, got, stall_until = first or first_or_code, last_or_detail, got + count_or_extra, nil
       if got == n then return table_concat(parts), first, last end
     elseif first_or_code ~= "sequence_exhausted" then
-      return nil, first_or_code, last_or_detail, wait_of(count_or_extra)
+      return nil, first_or_code, last_or_detail, count_or_extra
     end
     local now = self.mono_ns()
     stall_until = stall_until or now + IDS_STALL_NS
     if now > stall_until then
-      return nil, "sequence_exhausted", "no sequence number came free for 100 ms", 0
+      return nil, "sequence_exhausted", "no sequence number came free for 100 ms", { wait_ns = 0 }
     end
     self.yield()
   end
@@ -180,17 +173,16 @@ function Service:handle_ids(qs, json)
   local n, why = http.parse_count(qs, self.setting("http.max_batch"))
   if not n then return http.error("invalid_count", why) end
   local function mint() return self:mint_batch(n, json) end
-  -- success: body, first_id, last_id; refusal: nil, code, detail, wait_ns
-  local body, first, code_or_last, detail_or_wait = mint()
-  if not body and first == "no_lease" then
-    body, first, code_or_last, detail_or_wait = self:await_lease(mint, first, code_or_last, detail_or_wait)
+  -- success: body, first_id, last_id; refusal: nil, code, detail, extra
+  local body, first_or_code, last_or_detail, extra = mint()
+  if not body and first_or_code == "no_lease" then
+    body, first_or_code, last_or_detail, extra = self:await_lease(mint, first_or_code, last_or_detail, extra)
   end
   if not body then
-    local wait_ns = detail_or_wait
-    body, first, code_or_last = self.ladder:retry(mint, first, code_or_last, wait_ns)
-    if not body then return self:refusal(first, code_or_last, wait_ns) end
+    body, first_or_code, last_or_detail, extra = self.ladder:retry(mint, first_or_code, last_or_detail, extra)
+    if not body then return self:refusal(first_or_code, last_or_detail, extra) end
   end
-  return 200, json and "application/json" or "text/plain", body, self:id_headers(first)
+  return 200, json and "application/json" or "text/plain", body, self:id_headers(first_or_code)
 end
 
 function Service:handle_decode(text)
@@ -223,7 +215,7 @@ function Service:handle_health()
     fields[#fields + 1] = { "mint_ready_unix_ms", tostring(st.mint_ready_unix_ms) }
   end
   return 503, "application/json", http.error_body(code, detail or code, fields),
-    { { "Retry-After", self:retry_after(code, wait_of(extra)) } }
+    { { "Retry-After", self:retry_after(code, extra) } }
 end
 
 function Service:handle_metrics()

@@ -77,29 +77,30 @@ describe("snowflake.ladder", function()
     local calls = 0
     local a, b, c = l:retry(function()
       calls = calls + 1
-      if calls < 2 then return nil, "clock_wait", "d", 3500000 end
+      if calls < 2 then return nil, "clock_wait", "d", { wait_ns = 3500000 } end
       return 42, "x", "y"
-    end, "clock_wait", "d", 4200000)
+    end, "clock_wait", "d", { wait_ns = 4200000 })
     assert.are.same({ 42, "x", "y" }, { a, b, c })
     assert.are.same({ 5, 4 }, slept)
   end)
 
   it("passes other refusals through untouched", function()
     local l = new({ max_wait_ms = 20 })
-    assert.are.same({ nil, "fenced", "gone" }, { l:retry(function() error("not called") end, "fenced", "gone", 0) })
+    local extra = { wait_ns = 0 }
+    assert.are.same({ nil, "fenced", "gone", extra }, { l:retry(function() error("not called") end, "fenced", "gone", extra) })
     assert.are.same({}, slept)
   end)
 
   it("lets an operator's policy refuse, and survives a raising one", function()
     local l = new({ max_wait_ms = 20, policy = function(r) return r.regression_ms < 3 and "wait" or "refuse" end })
     assert.are.equal(60000, l:generator_bound_ms())
-    local id = l:retry(function() return 7 end, "clock_wait", "d", 2000000)
+    local id = l:retry(function() return 7 end, "clock_wait", "d", { wait_ns = 2000000 })
     assert.are.equal(7, id)
-    local none, code = l:retry(function() return 7 end, "clock_wait", "d", 9000000)
+    local none, code = l:retry(function() return 7 end, "clock_wait", "d", { wait_ns = 9000000 })
     assert.is_nil(none)
     assert.are.equal("clock_regressed", code)
     l = new({ max_wait_ms = 20, policy = function() error("boom") end })
-    none, code = l:retry(function() return 7 end, "clock_wait", "d", 1000000)
+    none, code = l:retry(function() return 7 end, "clock_wait", "d", { wait_ns = 1000000 })
     assert.is_nil(none)
     assert.are.equal("clock_regressed", code)
     assert.truthy(logs[1]:find("boom", 1, true))
@@ -107,8 +108,8 @@ describe("snowflake.ladder", function()
 
   it("never waits past its ceiling", function()
     local l = new({ max_wait_ms = 20, policy = function() return "wait" end })
-    local none, code = l:retry(function() return nil, "clock_wait", "d", 40000 * 1000000 end,
-      "clock_wait", "d", 40000 * 1000000)
+    local none, code = l:retry(function() return nil, "clock_wait", "d", { wait_ns = 40000 * 1000000 } end,
+      "clock_wait", "d", { wait_ns = 40000 * 1000000 })
     assert.is_nil(none)
     assert.are.equal("clock_regressed", code)
     assert.are.same({ 40000 }, slept)
