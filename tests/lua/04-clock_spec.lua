@@ -46,7 +46,7 @@ describe("the manual clock", function()
 		assert(gen:grant(1, MONO0_NS + S))
 		gen:set_ceiling("local", T0_MS + 10)
 		assert.are.equal(T0_MS + 1, gen:decode(assert(gen:next())).timestamp_ms)
-		gen = nil
+		gen = nil -- luacheck: no unused (dropped so the collector may take it)
 		collectgarbage()
 		collectgarbage()
 		assert.is_nil(weak.clock)

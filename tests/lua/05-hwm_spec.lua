@@ -181,7 +181,7 @@ describe("the keeper", function()
 		assert.is_not_nil(weak.gen)
 		assert.is_true(keeper:step())
 		assert.are.equal(T0_MS + 1000, weak.gen:ceiling("local"))
-		keeper = nil
+		keeper = nil -- luacheck: no unused (dropped so the collector may take it)
 		collectgarbage()
 		collectgarbage()
 		assert.is_nil(weak.gen)
