@@ -169,6 +169,10 @@ run: deps all ## start ZooKeeper and HAProxy serving the API on 127.0.0.1:$(PORT
 
 # ---- install -------------------------------------------------------------
 
+# the Lua modules `make install` puts beside snowflake.lua (haproxy.lua is
+# HAProxy's entry point, loaded from the tree by haproxy.cfg, not a module)
+LUA_MODULES := $(addprefix lua/snowflake/,config.lua boot.lua ladder.lua http.lua metrics.lua service.lua cli.lua)
+
 install: all ## install the library, headers and Lua modules under $(DESTDIR)$(PREFIX)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/edge-snowflake
 	install -m 0644 $(CORE_A) $(DESTDIR)$(PREFIX)/lib/libsnowflake.a
@@ -179,7 +183,7 @@ install: all ## install the library, headers and Lua modules under $(DESTDIR)$(P
 		set -e; \
 		install -d $(DESTDIR)$(PREFIX)/share/lua/$$v/snowflake $(DESTDIR)$(PREFIX)/lib/lua/$$v/snowflake; \
 		install -m 0644 lua/snowflake.lua $(DESTDIR)$(PREFIX)/share/lua/$$v/snowflake.lua; \
-		install -m 0644 lua/snowflake/config.lua lua/snowflake/ladder.lua lua/snowflake/http.lua $(DESTDIR)$(PREFIX)/share/lua/$$v/snowflake/; \
+		install -m 0644 $(LUA_MODULES) $(DESTDIR)$(PREFIX)/share/lua/$$v/snowflake/; \
 		install -m 0755 $(BUILD)/lua$$v/snowflake/core.so $(DESTDIR)$(PREFIX)/lib/lua/$$v/snowflake/core.so; \
 		echo "installed Lua $$v modules under $(DESTDIR)$(PREFIX)"; \
 	done

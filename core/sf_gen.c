@@ -392,29 +392,84 @@ int64_t sf_gen_last_ms(const sf_gen *gen)
 	return (int64_t)(last >> gen->seq_bits) + gen->epoch_ms;
 }
 
+/*
+ * The refusal paths' report (see sf_report), from what the refusing call
+ * saw: the grant and the word `last` it loaded, the timestamp it refused
+ * (ms since the epoch). Cold: a mint that succeeds never comes here, so the
+ * minting path neither locks nor writes a report. Returns code.
+ */
+static __attribute__((noinline, cold))
+int gen_refused(const sf_gen *gen, int code, uint64_t grant, uint64_t last, int64_t ts_rel,
+                sf_report *report)
+{
+	if (!report)
+		return code;
+	*report = (sf_report){ 0 };
+	report->worker = grant & GRANT_VALID ? (int32_t)(grant & GRANT_WORKER_MASK) : -1;
+	report->last_ms = last == 0 ? gen->epoch_ms - 1 : (int64_t)(last >> gen->seq_bits) + gen->epoch_ms;
+	switch (code) {
+	case SF_E_FENCED:
+		if (grant & GRANT_VALID)
+			report->deadline_ns = (int64_t)((grant & ~GRANT_VALID) >> 16) * SF_NS_PER_MS;
+		report->mono_ns = sf_clock_mono_ns(sf_gen_clock(gen));
+		break;
+	case SF_E_HWM_STALLED:
+		pthread_mutex_lock((pthread_mutex_t *)&gen->ceiling_lock);
+		report->local_ceiling_ms = gen->ceilings[SF_CEILING_LOCAL];
+		report->registry_ceiling_ms = gen->ceilings[SF_CEILING_REGISTRY];
+		pthread_mutex_unlock((pthread_mutex_t *)&gen->ceiling_lock);
+		report->clock_ms = ts_rel + gen->epoch_ms;
+		break;
+	case SF_E_TIMESTAMP_OVERFLOW:
+		report->clock_ms = ts_rel + gen->epoch_ms;
+		break;
+	default:
+		break;
+	}
+	return code;
+}
+
+/* The clock part of a report: the clock is at or below the last used
+ * millisecond last_ms (relative), read as now_ns_rel; max_wait_ms the bound
+ * the regression was held to. */
+static __attribute__((noinline, cold))
+int gen_refused_behind(const sf_gen *gen, int code, uint64_t grant, uint64_t last, int64_t now_ns_rel,
+                       int64_t now_ms, int64_t last_ms, int64_t max_wait_ms, sf_report *report)
+{
+	if (report) {
+		gen_refused(gen, code, grant, last, now_ms, report);
+		report->wait_ns = (last_ms + 1) * SF_NS_PER_MS - now_ns_rel;
+		report->regression_ms = last_ms - now_ms;
+		report->max_wait_ms = max_wait_ms;
+		report->clock_ms = now_ms + gen->epoch_ms;
+	}
+	return code;
+}
+
 /* The clock is at or below the last used millisecond and that millisecond
  * cannot give more numbers: classify as exhaustion, wait or refusal. */
-static __attribute__((noinline, cold)) int gen_behind(sf_gen *gen, int64_t now_ns_rel, int64_t now_ms, int64_t last_ms,
-                      sf_report *report)
+static __attribute__((noinline, cold))
+int gen_behind(sf_gen *gen, uint64_t grant, uint64_t last, int64_t now_ns_rel, int64_t now_ms,
+               int64_t last_ms, sf_report *report)
 {
-	const int64_t wait_ns = (last_ms + 1) * SF_NS_PER_MS - now_ns_rel;
 	const int64_t regression_ms = last_ms - now_ms;
+	const int64_t max_wait_ms = atomic_load_explicit(&gen->max_wait_ms, memory_order_relaxed);
+	int code;
 
-	if (report) {
-		report->wait_ns = wait_ns;
-		report->regression_ms = regression_ms;
-	}
 	if (regression_ms == 0) {
 		atomic_fetch_add_explicit(&gen->sequence_exhausted, 1, memory_order_relaxed);
-		return SF_E_SEQUENCE_EXHAUSTED;
+		return gen_refused_behind(gen, SF_E_SEQUENCE_EXHAUSTED, grant, last, now_ns_rel, now_ms,
+		                          last_ms, 0, report);
 	}
 	atomic_store_explicit(&gen->last_regression_ms, regression_ms, memory_order_relaxed);
-	if (regression_ms <= atomic_load_explicit(&gen->max_wait_ms, memory_order_relaxed)) {
+	if (regression_ms <= max_wait_ms) {
 		atomic_fetch_add_explicit(&gen->clock_waits, 1, memory_order_relaxed);
-		return SF_E_CLOCK_WAIT;
+		code = SF_E_CLOCK_WAIT;
+	} else {
+		atomic_fetch_add_explicit(&gen->clock_refusals, 1, memory_order_relaxed);
+		code = SF_E_CLOCK_REGRESSED;
 	}
-	atomic_fetch_add_explicit(&gen->clock_refusals, 1, memory_order_relaxed);
-	return SF_E_CLOCK_REGRESSED;
+	return gen_refused_behind(gen, code, grant, last, now_ns_rel, now_ms, last_ms, max_wait_ms, report);
 }
 
 /*
@@ -436,7 +491,8 @@ int gen_reserve(sf_gen *gen, uint32_t want, sf_run *run, sf_report *report)
 		const uint64_t grant = atomic_load_explicit(&gen->grant, memory_order_acquire);
 
 		if (sf_unlikely(!(grant & GRANT_VALID)))
-			return atomic_load_explicit(&gen->revoke_code, memory_order_relaxed);
+			return gen_refused(gen, atomic_load_explicit(&gen->revoke_code, memory_order_relaxed),
+			                   grant, old, 0, report);
 
 		const int64_t deadline_ns = (int64_t)((grant & ~GRANT_VALID) >> 16) * SF_NS_PER_MS;
 		bool fenced;
@@ -461,7 +517,7 @@ int gen_reserve(sf_gen *gen, uint32_t want, sf_run *run, sf_report *report)
 			room = seq_mask - last_seq;
 			borrowed = now_ms != last_ms;
 		} else {
-			return gen_behind(gen, now_ns_rel, now_ms, last_ms, report);
+			return gen_behind(gen, grant, old, now_ns_rel, now_ms, last_ms, report);
 		}
 
 		const uint32_t count = want < room ? want : (uint32_t)room;
@@ -469,16 +525,16 @@ int gen_reserve(sf_gen *gen, uint32_t want, sf_run *run, sf_report *report)
 
 		if (sf_unlikely(ts > atomic_load_explicit(&gen->ceiling_rel_ms, memory_order_acquire))) {
 			atomic_fetch_add_explicit(&gen->hwm_stalls, 1, memory_order_relaxed);
-			return SF_E_HWM_STALLED;
+			return gen_refused(gen, SF_E_HWM_STALLED, grant, old, ts, report);
 		}
 		if (sf_unlikely(ts > gen->max_ts_rel))
-			return SF_E_TIMESTAMP_OVERFLOW;
+			return gen_refused(gen, SF_E_TIMESTAMP_OVERFLOW, grant, old, ts, report);
 
 		/* the fence, by this thread, on a monotonic clock, checked against
 		 * the reading it stamps (see gen_read_time) */
 		if (sf_unlikely(fenced)) {
 			atomic_fetch_add_explicit(&gen->fenced_refusals, 1, memory_order_relaxed);
-			return SF_E_FENCED;
+			return gen_refused(gen, SF_E_FENCED, grant, old, ts, report);
 		}
 		if (!atomic_compare_exchange_weak_explicit(&gen->last, &old, first + count - 1,
 		                                           memory_order_acq_rel, memory_order_relaxed))
@@ -612,11 +668,12 @@ int sf_gen_probe(const sf_gen *gen, sf_report *report)
 	const uint64_t last = atomic_load_explicit(&gen->last, memory_order_acquire);
 
 	if (report) {
-		report->wait_ns = 0;
-		report->regression_ms = 0;
+		*report = (sf_report){ 0 };
+		report->worker = -1;
 	}
 	if (!(grant & GRANT_VALID))
-		return atomic_load_explicit(&gen->revoke_code, memory_order_relaxed);
+		return gen_refused(gen, atomic_load_explicit(&gen->revoke_code, memory_order_relaxed),
+		                   grant, last, 0, report);
 
 	/* the same reading a mint takes, so the probe and the mints agree on the
 	 * millisecond (only the cache of wall - mono it may refresh is written) */
@@ -625,28 +682,28 @@ int sf_gen_probe(const sf_gen *gen, sf_report *report)
 	                                         (int64_t)((grant & ~GRANT_VALID) >> 16) * SF_NS_PER_MS,
 	                                         &fenced);
 
-	if (fenced)
-		return SF_E_FENCED;
-
 	const int64_t now_ms = gen_ms_of(now_ns_rel);
+
+	if (fenced)
+		return gen_refused(gen, SF_E_FENCED, grant, last, now_ms, report);
+
 	const int64_t last_ms = (int64_t)(last >> gen->seq_bits);
 
 	if (now_ms < last_ms) {
 		const int64_t regression_ms = last_ms - now_ms;
+		const int64_t max_wait_ms = atomic_load_explicit(&gen->max_wait_ms, memory_order_relaxed);
+		const int code = atomic_load_explicit(&gen->borrow, memory_order_relaxed) &&
+		                 (last & gen->seq_mask) != gen->seq_mask ? SF_OK
+		                 : regression_ms <= max_wait_ms ? SF_E_CLOCK_WAIT : SF_E_CLOCK_REGRESSED;
 
-		if (report) {
-			report->regression_ms = regression_ms;
-			report->wait_ns = (last_ms + 1) * SF_NS_PER_MS - now_ns_rel;
-		}
-		if (atomic_load_explicit(&gen->borrow, memory_order_relaxed) && (last & gen->seq_mask) != gen->seq_mask)
-			return SF_OK;
-		return regression_ms <= atomic_load_explicit(&gen->max_wait_ms, memory_order_relaxed)
-		       ? SF_E_CLOCK_WAIT : SF_E_CLOCK_REGRESSED;
+		/* a borrowed answer still says how far the clock is behind */
+		return gen_refused_behind(gen, code, grant, last, now_ns_rel, now_ms, last_ms, max_wait_ms,
+		                          report);
 	}
 	if (now_ms > atomic_load_explicit(&gen->ceiling_rel_ms, memory_order_acquire))
-		return SF_E_HWM_STALLED;
+		return gen_refused(gen, SF_E_HWM_STALLED, grant, last, now_ms, report);
 	if (now_ms > gen->max_ts_rel)
-		return SF_E_TIMESTAMP_OVERFLOW;
+		return gen_refused(gen, SF_E_TIMESTAMP_OVERFLOW, grant, last, now_ms, report);
 	return SF_OK;
 }
 
@@ -669,8 +726,9 @@ int sf_gen_start_check(sf_gen *gen, int64_t local_mark_ms, int64_t registry_mark
 	const int64_t now_ms = sf_floor_div(now_ns, SF_NS_PER_MS);
 
 	if (report) {
-		report->wait_ns = 0;
-		report->regression_ms = 0;
+		*report = (sf_report){ 0 };
+		report->worker = -1;
+		report->clock_ms = now_ms;
 	}
 	if (bound_ms < 0)
 		return SF_E_INVALID;

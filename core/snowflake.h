@@ -2,7 +2,9 @@
  * edge-snowflake core: unique, time-sortable 64-bit IDs.
  *
  * Plain C11, no Lua, no HAProxy, no ZooKeeper. Every function returns SF_OK
- * (0) or a negative SF_E_* code and hands values back through out-parameters.
+ * (0) or a negative SF_E_* code and hands values back through out-parameters;
+ * the comment above each one lists the codes it returns ("a revoke code" is
+ * whatever the last sf_gen_revoke set: SF_E_NO_LEASE before any grant).
  * sf_code_name() maps a code to a stable snake_case string that the HTTP layer
  * and the metrics use as-is; sf_code_text() gives a human sentence.
  *
@@ -109,7 +111,10 @@ typedef struct sf_layout {
 
 /* Checks a layout against now_unix_ms (the epoch must not be in the future).
  * On failure *field, when not NULL, names the offending key ("layout.epoch_ms",
- * "layout.timestamp_bits", ...). */
+ * "layout.timestamp_bits", ...). Returns SF_OK or one of SF_E_INVALID (NULL
+ * layout), SF_E_LAYOUT_TIMESTAMP_BITS, SF_E_LAYOUT_WORKER_BITS,
+ * SF_E_LAYOUT_SEQUENCE_BITS, SF_E_LAYOUT_WIDTHS, SF_E_LAYOUT_EPOCH, checked in
+ * that order. */
 SF_API int sf_layout_check(const sf_layout *layout, int64_t now_unix_ms, const char **field);
 
 typedef struct sf_decoded {
@@ -118,9 +123,13 @@ typedef struct sf_decoded {
 	uint32_t sequence;
 } sf_decoded;
 
-/* Splits an ID; refuses negative IDs and timestamps past the layout's range. */
+/* Splits an ID. Returns SF_OK or one of SF_E_INVALID (NULL argument),
+ * SF_E_ID_RANGE (a negative ID, or bits outside the layout's widths). */
 SF_API int sf_id_decode(const sf_layout *layout, int64_t id, sf_decoded *out);
-/* The inverse of sf_id_decode, range-checked. */
+/* The inverse of sf_id_decode, range-checked. Returns SF_OK or one of
+ * SF_E_INVALID (NULL argument, or a sequence beyond sequence_bits),
+ * SF_E_TIMESTAMP_OVERFLOW (before the epoch or past the layout's range),
+ * SF_E_WORKER_RANGE. */
 SF_API int sf_id_compose(const sf_layout *layout, const sf_decoded *parts, int64_t *id);
 
 /* ---- generator -------------------------------------------------------- */
@@ -137,11 +146,33 @@ SF_API int sf_id_compose(const sf_layout *layout, const sf_decoded *parts, int64
  */
 typedef struct sf_gen sf_gen;
 
-/* What a refusal or a wait is about; filled on SF_E_CLOCK_WAIT,
- * SF_E_CLOCK_REGRESSED, SF_E_SEQUENCE_EXHAUSTED and the mark refusals. */
+/*
+ * What a refusal or a wait is about, as the generator saw it at that moment
+ * (a caller that re-read the generator afterwards could describe a later
+ * state). Every field is set on every refusal, 0 where it does not apply
+ * (worker: -1); a mint that succeeds leaves the report untouched, so the
+ * minting path pays nothing for it. The figures per code:
+ *   SF_E_CLOCK_WAIT, SF_E_CLOCK_REGRESSED: wait_ns, regression_ms,
+ *     max_wait_ms, last_ms, clock_ms
+ *   SF_E_SEQUENCE_EXHAUSTED: wait_ns, last_ms, clock_ms
+ *   SF_E_FENCED: worker, deadline_ns, mono_ns (worker -1: the grant was
+ *     withdrawn with SF_E_FENCED)
+ *   SF_E_HWM_STALLED: clock_ms, local_ceiling_ms, registry_ceiling_ms
+ *   SF_E_TIMESTAMP_OVERFLOW: clock_ms
+ *   sf_gen_start_check's refusals: wait_ns, regression_ms, clock_ms
+ * and last_ms (the last used millisecond) on every mint refusal.
+ */
 typedef struct sf_report {
-	int64_t wait_ns;        /* how long until the clock passes the last used ms */
-	int64_t regression_ms;  /* last used ms minus the clock's ms (0 if none) */
+	int64_t wait_ns;             /* how long until the clock passes the last used ms */
+	int64_t regression_ms;       /* last used ms minus the clock's ms (0 if none) */
+	int64_t max_wait_ms;         /* the bound the regression was held to */
+	int64_t last_ms;             /* Unix ms: the last used millisecond */
+	int64_t clock_ms;            /* Unix ms: the clock reading (or timestamp) refused */
+	int64_t deadline_ns;         /* the grant's fencing deadline (monotonic ns) */
+	int64_t mono_ns;             /* the monotonic reading at the refusal */
+	int64_t local_ceiling_ms;    /* INT64_MIN: never published */
+	int64_t registry_ceiling_ms; /* INT64_MAX: unset */
+	int32_t worker;              /* the grant's worker, -1 without a grant */
 } sf_report;
 
 /* A contiguous run of IDs: first, first+1, ..., first+count-1. */
@@ -160,26 +191,32 @@ typedef struct sf_gen_stats {
 	int64_t  last_regression_ms;   /* size of the latest regression seen */
 } sf_gen_stats;
 
+/* A generator for layout on clock (NULL: the real clocks); it refuses
+ * SF_E_NO_LEASE until granted and SF_E_HWM_STALLED until a local ceiling is
+ * set. Returns SF_OK or one of SF_E_INVALID (NULL layout or out, a clock
+ * without both functions), the codes of sf_layout_check, SF_E_NOMEM. */
 SF_API int  sf_gen_new(const sf_layout *layout, const sf_clock *clock, sf_gen **out);
 SF_API void sf_gen_free(sf_gen *gen);
 SF_API const sf_layout *sf_gen_layout(const sf_gen *gen);
 SF_API const sf_clock *sf_gen_clock(const sf_gen *gen);
 
-/* Clock-regression thresholds (the policy lives with the caller). */
+/* Clock-regression thresholds (the policy lives with the caller).
+ * sf_gen_set_max_wait_ms returns SF_OK or SF_E_INVALID (max_wait_ms < 0). */
 SF_API int  sf_gen_set_max_wait_ms(sf_gen *gen, int64_t max_wait_ms);
 SF_API void sf_gen_set_borrow(sf_gen *gen, bool borrow);
 SF_API int64_t sf_gen_max_wait_ms(const sf_gen *gen);
 SF_API bool sf_gen_borrow(const sf_gen *gen);
 
 /* Publishes the worker ID and the fencing deadline (CLOCK_MONOTONIC ns)
- * together. Minting refuses SF_E_FENCED from the deadline on. Refuses a
- * worker outside the layout. */
+ * together. Minting refuses SF_E_FENCED from the deadline on. Returns SF_OK
+ * or SF_E_WORKER_RANGE (a worker outside the layout). */
 SF_API int  sf_gen_grant(sf_gen *gen, uint32_t worker, int64_t fence_deadline_ns);
 /* Withdraws the grant: minting refuses with `code` (SF_E_NO_LEASE,
  * SF_E_PARKED, SF_E_FENCED, ...) until the next grant. */
 SF_API void sf_gen_revoke(sf_gen *gen, int code);
 /* Current worker (or -1) and fencing deadline; *code is why minting refuses
- * when there is no grant. */
+ * when there is no grant (SF_OK while granted). Any out-parameter may be
+ * NULL. Returns SF_OK. */
 SF_API int  sf_gen_grant_get(const sf_gen *gen, int32_t *worker, int64_t *fence_deadline_ns, int *code);
 
 /* Write-ahead ceilings (Unix ms): minting never uses a timestamp above the
@@ -191,37 +228,58 @@ SF_API void sf_gen_ceiling_set(sf_gen *gen, enum sf_ceiling which, int64_t unix_
 SF_API int64_t sf_gen_ceiling_get(const sf_gen *gen, enum sf_ceiling which);
 
 /* Raises the last-issued point so that nothing at or below unix_ms is ever
- * issued again (used on start with the stored marks). */
+ * issued again (used on start with the stored marks); a point before the
+ * epoch changes nothing. Returns SF_OK or SF_E_TIMESTAMP_OVERFLOW (past the
+ * layout's range). */
 SF_API int  sf_gen_floor_raise(sf_gen *gen, int64_t unix_ms);
 /* The highest timestamp (Unix ms) issued so far, or epoch - 1 if none. */
 SF_API int64_t sf_gen_last_ms(const sf_gen *gen);
 
-/* One ID. SF_E_SEQUENCE_EXHAUSTED and SF_E_CLOCK_WAIT fill report->wait_ns:
- * retry after that long. report may be NULL. */
+/*
+ * One ID. Returns SF_OK or one of:
+ *   a revoke code (no grant: SF_E_NO_LEASE, SF_E_PARKED, SF_E_FENCED,
+ *     SF_E_STOPPED, SF_E_QUARANTINED, ...),
+ *   SF_E_SEQUENCE_EXHAUSTED (this millisecond is used up),
+ *   SF_E_CLOCK_WAIT (a regression within max_wait_ms),
+ *   SF_E_CLOCK_REGRESSED (a larger one),
+ *   SF_E_HWM_STALLED (the timestamp would pass a ceiling),
+ *   SF_E_TIMESTAMP_OVERFLOW (the layout's time range is used up),
+ *   SF_E_FENCED (the fencing deadline passed).
+ * On a refusal the report (may be NULL) says what it was about; with
+ * SF_E_SEQUENCE_EXHAUSTED and SF_E_CLOCK_WAIT, retry after wait_ns.
+ */
 SF_API int  sf_next(sf_gen *gen, int64_t *id, sf_report *report);
 /* As sf_next, but a used-up millisecond is waited out here by spinning on
- * the clock, at most spin_limit_ns (SF_E_SEQUENCE_EXHAUSTED after that). */
+ * the clock, at most spin_limit_ns (SF_E_SEQUENCE_EXHAUSTED after that).
+ * Returns the codes of sf_next. */
 SF_API int  sf_next_spin(sf_gen *gen, int64_t *id, sf_report *report, int64_t spin_limit_ns);
 /* Reserves up to `want` consecutive IDs of the current millisecond with one
- * compare-and-swap; run->count may be less than want. */
+ * compare-and-swap; run->count may be less than want. Returns the codes of
+ * sf_next, or SF_E_BATCH_RANGE (want 0, or run NULL). */
 SF_API int  sf_reserve(sf_gen *gen, uint32_t want, sf_run *run, sf_report *report);
 /* Exactly n IDs in increasing order into out[], across milliseconds as
  * needed (spinning up to spin_limit_ns for each new millisecond), or a
  * refusal; IDs reserved before a refusal are dropped (a gap, never a
- * duplicate). */
+ * duplicate). Returns the codes of sf_next, or SF_E_BATCH_RANGE (n 0, or out
+ * NULL). */
 SF_API int  sf_next_batch(sf_gen *gen, int64_t *out, uint32_t n, sf_report *report,
                           int64_t spin_limit_ns);
 /* As sf_next_batch, but *got (always set) says how many of out[] were
  * reserved before a refusal: they are valid, unique IDs the caller may hand
  * out (e.g. the rest after a yield, when the refusal is
- * SF_E_SEQUENCE_EXHAUSTED) or drop. */
+ * SF_E_SEQUENCE_EXHAUSTED) or drop. Returns the codes of sf_next, or
+ * SF_E_BATCH_RANGE (n 0, or out or got NULL). */
 SF_API int  sf_next_batch_some(sf_gen *gen, int64_t *out, uint32_t n, uint32_t *got,
                                sf_report *report, int64_t spin_limit_ns);
 
 SF_API void sf_gen_stats_get(const sf_gen *gen, sf_gen_stats *out);
 /* Would a mint succeed now? The checks of sf_next without reserving
- * anything (for health checks): SF_OK or the code a mint would refuse with,
- * report filled as sf_next would. Counts nothing. */
+ * anything (for health checks): SF_OK or the code a mint would refuse with
+ * (a revoke code, SF_E_FENCED, SF_E_CLOCK_WAIT, SF_E_CLOCK_REGRESSED,
+ * SF_E_HWM_STALLED, SF_E_TIMESTAMP_OVERFLOW; never SF_E_SEQUENCE_EXHAUSTED,
+ * which lasts under a millisecond), report filled as sf_next would (cleared
+ * first; a borrow answers SF_OK with the regression reported). Counts
+ * nothing. */
 SF_API int  sf_gen_probe(const sf_gen *gen, sf_report *report);
 
 /* On start (or on claiming a worker ID): the clock must pass the larger of
@@ -229,14 +287,21 @@ SF_API int  sf_gen_probe(const sf_gen *gen, sf_report *report);
  * it has (and raises the floor), SF_E_CLOCK_WAIT with report->wait_ns while
  * the remaining wait is within bound_ms, or SF_E_HWM_AHEAD /
  * SF_E_REGISTRY_HWM_AHEAD when it is beyond the bound. Either mark may be
- * INT64_MIN for "none". */
+ * INT64_MIN for "none". Also SF_E_INVALID (bound_ms < 0) and
+ * SF_E_TIMESTAMP_OVERFLOW (a mark past the layout's range, from
+ * sf_gen_floor_raise). The report is cleared first. */
 SF_API int  sf_gen_start_check(sf_gen *gen, int64_t local_mark_ms, int64_t registry_mark_ms,
                                int64_t bound_ms, sf_report *report);
 
 /* ---- high-water mark files -------------------------------------------- */
 
 /* One file a worker ID under dir: "<dir>/worker-<id>.hwm". Stored with a
- * temp file, fsync, rename and an fsync of the directory. */
+ * temp file, fsync, rename and an fsync of the directory. errno is left as
+ * the failing call set it.
+ * sf_hwm_load returns SF_OK or one of SF_E_INVALID (NULL argument, a path
+ * too long), SF_E_NOT_FOUND, SF_E_STATE_IO, SF_E_STATE_CORRUPT.
+ * sf_hwm_store returns SF_OK or one of SF_E_INVALID (NULL dir, a negative
+ * mark, a path too long), SF_E_STATE_IO. */
 SF_API int sf_hwm_load(const char *dir, uint32_t worker, int64_t *mark_unix_ms);
 SF_API int sf_hwm_store(const char *dir, uint32_t worker, int64_t mark_unix_ms);
 
@@ -255,15 +320,21 @@ typedef struct sf_keeper_config {
 	int64_t     refresh_ms;   /* store again when less than this is left */
 } sf_keeper_config;
 
+/* Returns SF_OK or one of SF_E_INVALID (NULL argument, ahead_ms or
+ * refresh_ms not positive, refresh_ms > ahead_ms), SF_E_WORKER_RANGE,
+ * SF_E_STATE_IO (dir is not a directory), SF_E_NOMEM. */
 SF_API int  sf_keeper_new(sf_gen *gen, const sf_keeper_config *config, sf_keeper **out);
 SF_API void sf_keeper_free(sf_keeper *keeper);
-/* One step; *stored is set when a new mark was written. */
+/* One step; *stored is set when a new mark was written. Returns SF_OK or a
+ * code of sf_hwm_load (first step only; SF_E_NOT_FOUND is no error) or of
+ * sf_hwm_store. */
 SF_API int  sf_keeper_step(sf_keeper *keeper, bool *stored);
 SF_API int64_t sf_keeper_mark(const sf_keeper *keeper);
 /* The mark a start must wait past for this worker ID: the stored one, or,
  * when the file is missing (first use here, or lost), now + ahead_ms: no
  * earlier run could have stored a mark further ahead of its clock than that.
- * A corrupt or unreadable file is an error: the node must not guess. */
+ * A corrupt or unreadable file is an error: the node must not guess.
+ * Returns SF_OK or one of SF_E_INVALID, SF_E_STATE_IO, SF_E_STATE_CORRUPT. */
 SF_API int sf_keeper_start_mark(sf_keeper *keeper, int64_t *mark_unix_ms, bool *found);
 
 /* ---- clock discipline ------------------------------------------------- */
@@ -276,7 +347,8 @@ typedef struct sf_discipline {
 	int64_t offset_us;
 } sf_discipline;
 
-/* Reads adjtimex(2) without changing anything. Reports; the policy decides. */
+/* Reads adjtimex(2) without changing anything. Reports; the policy decides.
+ * Returns SF_OK or SF_E_INVALID (NULL out, or adjtimex failed: see errno). */
 SF_API int sf_discipline_read(sf_discipline *out);
 
 #ifdef __cplusplus

@@ -16,6 +16,7 @@
 
 local core = require "snowflake.core"
 local config = require "snowflake.config"
+local boot = require "snowflake.boot"
 local ladder = require "snowflake.ladder"
 
 local type, pairs, setmetatable, tostring = type, pairs, setmetatable, tostring
@@ -50,26 +51,26 @@ end
 
 -- The slow path after a refusal: the shared clock ladder, then a record of
 -- the refusal for status().
-function Node:_retry(mint, code, detail, wait_ns)
-  local r1, r2, r3 = self._ladder:retry(mint, code, detail, wait_ns)
+function Node:_retry(mint, code, detail, extra)
+  local r1, r2, r3, r4 = self._ladder:retry(mint, code, detail, extra)
   if r1 then return r1, r2, r3 end
   if r2 == "clock_regressed" then
     self._log(3, "PAGE clock regressed: " .. tostring(r3))
   end
   self._last_refusal, self._last_refusal_ms = r2, core.wall_ns() // 1000000
-  return nil, r2, r3
+  return nil, r2, r3, r4
 end
 
--- node:next_id() -> integer | nil, code, detail
+-- node:next_id() -> integer | nil, code, detail, extra (extra.wait_ns, as gen:next)
 function Node:next_id()
   local gen = self._gen
-  local id, code, detail, wait_ns = gen:next()
+  local id, code, detail, extra = gen:next()
   if id then return id end
-  if not self._lease then return nil, "stopped", "the node is stopped" end
-  return self:_retry(function() return gen:next() end, code, detail, wait_ns)
+  if not self._lease then return nil, "stopped", "the node is stopped", { wait_ns = 0 } end
+  return self:_retry(function() return gen:next() end, code, detail, extra)
 end
 
--- node:next_ids(n) -> array of n increasing integers | nil, code, detail
+-- node:next_ids(n) -> array of n increasing integers | nil, code, detail, extra
 function Node:next_ids(n)
   if math.type(n) ~= "integer" then
     error(string_format("bad argument #1 to 'next_ids' (count must be an integer, got %s)", tostring(n)), 2)
@@ -79,10 +80,10 @@ function Node:next_ids(n)
     error(string_format("bad argument #1 to 'next_ids' (count must be 1..%d, got %d)", max_batch, n), 2)
   end
   local gen = self._gen
-  local ids, code, detail, wait_ns = gen:next_ids(n)
+  local ids, code, detail, extra = gen:next_ids(n)
   if ids then return ids end
-  if not self._lease then return nil, "stopped", "the node is stopped" end
-  return self:_retry(function() return gen:next_ids(n) end, code, detail, wait_ns)
+  if not self._lease then return nil, "stopped", "the node is stopped", { wait_ns = 0 } end
+  return self:_retry(function() return gen:next_ids(n) end, code, detail, extra)
 end
 
 -- node:decode(id) -> {timestamp_ms=, worker=, sequence=} | nil, code, detail
@@ -162,31 +163,6 @@ function Node:stop()
   end
 end
 
--- Checks the kernel's clock discipline per clock.discipline; returns true or
--- nil, code, detail.
-local function check_discipline(cfg, log)
-  if cfg.clock.discipline == "ignore" then return true end
-  local d, code, detail = core.discipline()
-  if not d then
-    log(4, "cannot read the clock discipline: " .. tostring(detail))
-    return true
-  end
-  local problem
-  if not d.synchronised then
-    problem = { "clock_unsynchronised", "the kernel reports the clock as unsynchronised (no NTP discipline)" }
-  elseif d.max_error_us > cfg.clock.max_error_ms * 1000 then
-    problem = { "clock_max_error", string_format("the kernel's maximum clock error is %d ms, above clock.max_error_ms = %d",
-      d.max_error_us // 1000, cfg.clock.max_error_ms) }
-  end
-  if not problem then return true end
-  if cfg.clock.discipline == "refuse" then
-    log(3, problem[2] .. "; refusing to start (clock.discipline = \"refuse\")")
-    return nil, problem[1], problem[2]
-  end
-  log(4, problem[2] .. " (clock.discipline = \"log\")")
-  return true
-end
-
 -- snowflake.start(config[, options]) -> node | nil, code, detail
 -- config: the sections of SPEC "Operator interface" (see snowflake.config).
 -- options: log = function(level, line) (syslog levels; default: warnings and
@@ -208,8 +184,11 @@ function M.start(input, options)
     return nil, "invalid_argument", "a node is already running in this process: stop it first"
   end
   local log = options.log or default_log
-  local ok, code, detail = check_discipline(cfg, log)
-  if not ok then return nil, code, detail end
+  local ok, code, problem = boot.check_discipline(cfg, core.discipline, log)
+  if not ok then
+    log(3, problem .. "; refusing to start (clock.discipline = \"refuse\")")
+    return nil, code, problem
+  end
 
   core.clock_source(cfg.clock.source)
   local gen, gcode, gdetail = core.process_generator(cfg.layout)
@@ -217,18 +196,7 @@ function M.start(input, options)
   local made, mcode, mdetail = core.mkdir_p(cfg.state.dir)
   if not made then return nil, mcode, mdetail end
 
-  local lease, lcode, ldetail = core.lease_start(gen, {
-    zk_hosts = cfg.lease.zk_hosts,
-    root = cfg.lease.root,
-    node_name = cfg.lease.node_name,
-    state_dir = cfg.state.dir,
-    session_timeout_ms = cfg.lease.session_timeout_ms,
-    margin_ms = cfg.lease.margin_ms,
-    registry_ahead_ms = cfg.lease.registry_ahead_ms,
-    local_ahead_ms = cfg.state.ahead_ms,
-    start_bound_ms = cfg.lease.start_bound_ms,
-    reclaim_delay_ms = cfg.lease.reclaim_delay_ms,
-  })
+  local lease, lcode, ldetail = core.lease_start(gen, boot.lease_options(cfg))
   if not lease then return nil, lcode, ldetail end
 
   local sleep = options.sleep or core.sleep_ms

@@ -6,7 +6,7 @@
 -- stops the start with a message naming the key ("clock.max_wait_ms must be
 -- an integer in 0..60000, got -5").
 
-local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local math_type = math.type
 local string_format = string.format
 local table_sort, table_concat = table.sort, table.concat

@@ -1,7 +1,7 @@
 -- edge-snowflake HTTP surface (SPEC "HTTP API"), independent of HAProxy:
--- routing, strict parsing of counts and IDs, response bodies, and the
--- Prometheus text. The HAProxy glue (snowflake/haproxy.lua) feeds it a
--- request and writes back what it returns.
+-- routing, strict parsing of counts and IDs, response bodies. The handlers
+-- (snowflake/service.lua) build their answers with it; the Prometheus text
+-- is snowflake/metrics.lua's.
 --
 -- A handler returns status, content_type, body, headers (a list of
 -- {name, value}); every body ends in a newline; errors are
@@ -9,7 +9,7 @@
 
 local string_format, string_match, string_find = string.format, string.match, string.find
 local table_concat = table.concat
-local tostring, tonumber, type, pairs, ipairs = tostring, tonumber, type, pairs, ipairs
+local tostring, tonumber, type, ipairs = tostring, tonumber, type, ipairs
 local math_tointeger = math.tointeger
 local os_date = os.date
 
@@ -118,45 +118,5 @@ function M.route(path)
 end
 
 M.ALLOW = "GET, HEAD"
-
--- ---- Prometheus text -------------------------------------------------------
-
-local Metrics = {}
-Metrics.__index = Metrics
-
-function M.metrics()
-  return setmetatable({ lines = {} }, Metrics)
-end
-
-function Metrics:family(name, kind, help)
-  local l = self.lines
-  l[#l + 1] = "# HELP " .. name .. " " .. help
-  l[#l + 1] = "# TYPE " .. name .. " " .. kind
-end
-
-local function labels_text(labels)
-  if not labels then return "" end
-  local keys = {}
-  for k in pairs(labels) do keys[#keys + 1] = k end
-  table.sort(keys)
-  local parts = {}
-  for _, k in ipairs(keys) do
-    parts[#parts + 1] = k .. '="' .. tostring(labels[k]):gsub('[\\"\n]', "_") .. '"'
-  end
-  return "{" .. table_concat(parts, ",") .. "}"
-end
-
-function Metrics:sample(name, value, labels)
-  local v = value
-  if type(v) == "boolean" then v = v and 1 or 0 end
-  if math.type(v) == "float" then
-    v = string_format("%.6g", v)
-  end
-  self.lines[#self.lines + 1] = name .. labels_text(labels) .. " " .. tostring(v)
-end
-
-function Metrics:text()
-  return table_concat(self.lines, "\n") .. "\n"
-end
 
 return M

@@ -49,18 +49,22 @@ function Ladder:decide(wait_ns)
   return verdict == "wait" and "wait" or "refuse"
 end
 
--- After a refusal (code, detail, wait_ns) from mint(): waits out what the
--- ladder allows and mints again. Returns mint()'s results, or nil, code, detail.
-function Ladder:retry(mint, code, detail, wait_ns)
+-- After a refusal (code, detail, extra) from mint(): waits out what the
+-- ladder allows and mints again. extra is the refusal's table of named
+-- extras (extra.wait_ns: how long until the clock passes the last used ms).
+-- mint() returns its values, or nil, code, detail, extra. Returns mint()'s
+-- values, or nil, code, detail, extra (the last refusal's extras).
+function Ladder:retry(mint, code, detail, extra)
   local waited_ms = 0
   while code == "clock_wait" or code == "sequence_exhausted" do
+    local wait_ns = extra and extra.wait_ns or 0
     if code == "clock_wait" and self:decide(wait_ns) ~= "wait" then
       self.log(3, "PAGE clock regression refused by clock.policy: " .. tostring(detail))
-      return nil, "clock_regressed", "the clock went back and clock.policy refused to wait"
+      return nil, "clock_regressed", "the clock went back and clock.policy refused to wait", extra
     end
     local ms = math_max((wait_ns + 999999) // 1000000, 1)
     if waited_ms + ms > M.WAIT_CEILING_MS then
-      return nil, "clock_regressed", detail
+      return nil, "clock_regressed", detail, extra
     end
     self.sleep(ms)
     waited_ms = waited_ms + ms
@@ -68,12 +72,12 @@ function Ladder:retry(mint, code, detail, wait_ns)
       self.count("clock_waits", 1)
       self.count("clock_wait_ns", ms * 1000000)
     end
-    -- success: up to three values; refusal: nil, code, detail, wait_ns
+    -- success: up to three values; refusal: nil, code, detail, extra
     local r1, r2, r3, r4 = mint()
     if r1 then return r1, r2, r3 end
-    code, detail, wait_ns = r2, r3, r4
+    code, detail, extra = r2, r3, r4
   end
-  return nil, code, detail
+  return nil, code, detail, extra
 end
 
 return M

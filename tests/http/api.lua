@@ -436,7 +436,10 @@ do
   ok(not out:match("^error") and not out:match("usage") and out ~= "", "CLI snowflake quarantine list answers (none quarantined)", out)
   ok(cli("snowflake quarantine bogus"):match("usage"), "CLI snowflake quarantine with a bad sub-command prints the usage")
 
-  -- park: /id and /ids 503 "parked" with Retry-After, /health 503
+  -- park: /id and /ids 503 "parked" with Retry-After, /health 503; the Retry-After is
+  -- limits.retry_after_s as set at runtime
+  out = cli("snowflake set limits.retry_after_s 9")
+  ok(out:match("^ok"), "CLI snowflake set limits.retry_after_s 9 is accepted", out)
   parked_phase = true
   out = cli("snowflake park")
   ok(out:match("^ok"), "CLI snowflake park is accepted", out)
@@ -450,8 +453,10 @@ do
   pr = get("/ids?count=10")
   good, v = is_json_error(pr, 503)
   ok(good and v.error == "parked" and pr.headers["retry-after"], 'while parked, GET /ids?count=10 is 503 "parked" with Retry-After', fmt_resp(pr))
+  ok(pr and pr.headers["retry-after"] == "9", "... and its Retry-After is limits.retry_after_s as set at runtime (9)", fmt_resp(pr))
   local hr = get("/health")
   ok(hr and hr.status == 503 and is_json_error(hr, 503), "while parked, /health is 503 with a JSON reason", fmt_resp(hr))
+  ok(hr and hr.headers["retry-after"] == "9", "... with Retry-After limits.retry_after_s as set at runtime (9)", fmt_resp(hr))
   -- the lease thread applies the park: allow it a moment (bounded), report the lag
   local st_out, t_park = "", H.now_ms()
   repeat
@@ -465,6 +470,7 @@ do
   ok(dr and dr.status == 200, "while parked, /decode still answers 200", fmt_resp(dr))
   out = cli("snowflake unpark")
   ok(out:match("^ok"), "CLI snowflake unpark is accepted", out)
+  cli("snowflake set limits.retry_after_s 1")
   local t0, back = H.now_ms(), nil
   while H.now_ms() - t0 < 10000 do
     local r = get("/id")
@@ -505,6 +511,15 @@ do
     already = tonumber(out:match("key=127%.0%.0%.1[^\n]-http_req_rate%(%d+%)=(%d+)")) or 0
   end
   local expected = 51 - already
+  -- the 429's Retry-After follows limits.retry_after_s as set at runtime (the instance started with 1)
+  local set_out = ""
+  if rate_dir then
+    local p = io.popen("printf 'snowflake set limits.retry_after_s 7\\n' | timeout 10 socat -t 5 - UNIX-CONNECT:"
+      .. rate_dir .. "/haproxy.sock 2>&1")
+    set_out = p:read("a") or ""
+    p:close()
+  end
+  ok(set_out:match("^ok"), "CLI snowflake set limits.retry_after_s 7 on the rate-limited instance is accepted", set_out)
   local c = assert(H.connect("127.0.0.1", RATE_PORT))
   local codes, first429 = {}, nil
   for i = 1, 80 do
@@ -528,6 +543,7 @@ do
       "first 429 at request " .. i .. ", " .. already .. " made before in the window")
     local good, v = is_json_error(r, 429)
     ok(good, "the 429 has a JSON error body (snake_case code, detail, newline)", tostring(v) .. "\n" .. fmt_resp(r))
+    ok(r.headers["retry-after"] == "7", "the 429's Retry-After is limits.retry_after_s as set at runtime (7)", fmt_resp(r))
     local all429 = true
     for j = i, #codes do if codes[j] ~= 429 then all429 = false end end
     ok(all429, "... and every later request in the window is 429", table.concat(codes, " "))

@@ -1,4 +1,4 @@
--- snowflake.http: strict parsing, bodies, Prometheus text; snowflake.ladder.
+-- snowflake.http: strict parsing, bodies, routing; snowflake.ladder.
 local helpers = require "spec_helpers"
 local http = require "snowflake.http"
 local ladder = require "snowflake.ladder"
@@ -63,14 +63,6 @@ describe("snowflake.http", function()
     assert.are.equal(503, (http.error("fenced", "x")))
     assert.are.equal(405, (http.error("method_not_allowed", "x")))
   end)
-
-  it("writes Prometheus text with HELP, TYPE and sorted labels", function()
-    local m = http.metrics()
-    m:family("x_total", "counter", "X.")
-    m:sample("x_total", 3, { b = "2", a = "1" })
-    m:sample("x_total", 0.5)
-    assert.are.equal('# HELP x_total X.\n# TYPE x_total counter\nx_total{a="1",b="2"} 3\nx_total 0.5\n', m:text())
-  end)
 end)
 
 describe("snowflake.ladder", function()
@@ -85,37 +77,39 @@ describe("snowflake.ladder", function()
     local calls = 0
     local a, b, c = l:retry(function()
       calls = calls + 1
-      if calls < 2 then return nil, "clock_wait", "d", 3500000 end
+      if calls < 2 then return nil, "clock_wait", "d", { wait_ns = 3500000 } end
       return 42, "x", "y"
-    end, "clock_wait", "d", 4200000)
+    end, "clock_wait", "d", { wait_ns = 4200000 })
     assert.are.same({ 42, "x", "y" }, { a, b, c })
     assert.are.same({ 5, 4 }, slept)
   end)
 
   it("passes other refusals through untouched", function()
     local l = new({ max_wait_ms = 20 })
-    assert.are.same({ nil, "fenced", "gone" }, { l:retry(function() error("not called") end, "fenced", "gone", 0) })
+    local extra = { wait_ns = 0 }
+    assert.are.same({ nil, "fenced", "gone", extra }, { l:retry(function() error("not called") end, "fenced", "gone", extra) })
     assert.are.same({}, slept)
   end)
 
   it("lets an operator's policy refuse, and survives a raising one", function()
     local l = new({ max_wait_ms = 20, policy = function(r) return r.regression_ms < 3 and "wait" or "refuse" end })
     assert.are.equal(60000, l:generator_bound_ms())
-    local id = l:retry(function() return 7 end, "clock_wait", "d", 2000000)
+    local id = l:retry(function() return 7 end, "clock_wait", "d", { wait_ns = 2000000 })
     assert.are.equal(7, id)
-    local none, code = l:retry(function() return 7 end, "clock_wait", "d", 9000000)
+    local none, code = l:retry(function() return 7 end, "clock_wait", "d", { wait_ns = 9000000 })
     assert.is_nil(none)
     assert.are.equal("clock_regressed", code)
     l = new({ max_wait_ms = 20, policy = function() error("boom") end })
-    none, code = l:retry(function() return 7 end, "clock_wait", "d", 1000000)
+    none, code = l:retry(function() return 7 end, "clock_wait", "d", { wait_ns = 1000000 })
+    assert.is_nil(none)
     assert.are.equal("clock_regressed", code)
     assert.truthy(logs[1]:find("boom", 1, true))
   end)
 
   it("never waits past its ceiling", function()
     local l = new({ max_wait_ms = 20, policy = function() return "wait" end })
-    local none, code = l:retry(function() return nil, "clock_wait", "d", 40000 * 1000000 end,
-      "clock_wait", "d", 40000 * 1000000)
+    local none, code = l:retry(function() return nil, "clock_wait", "d", { wait_ns = 40000 * 1000000 } end,
+      "clock_wait", "d", { wait_ns = 40000 * 1000000 })
     assert.is_nil(none)
     assert.are.equal("clock_regressed", code)
     assert.are.same({ 40000 }, slept)

@@ -9,7 +9,7 @@
 -- build/lua<version>/?.so under the current directory.
 
 local os, io, math, string, table = os, io, math, string, table
-local assert, ipairs, pcall, select, tostring, type = assert, ipairs, pcall, select, tostring, type
+local assert, ipairs, pairs, pcall, select, tostring, type = assert, ipairs, pairs, pcall, select, tostring, type
 
 local helpers = {}
 
@@ -85,18 +85,44 @@ function helpers.raises(fn, ...)
 	return err
 end
 
--- Asserts a refusal: nil, code, a detail containing each further argument.
--- Returns the fourth value (wait_ns for the time refusals).
+-- The refusal shape: nil, code, a detail containing each of wants, then
+-- exactly `extras` more values (0, or 1: a table of named integers).
+local function check_refusal(code, wants, extras, ...)
+	local n, v, c, detail, extra = select("#", ...), ...
+	assert(v == nil, string.format("expected a refusal %q, got %s", code, tostring(v)))
+	assert(c == code, string.format("expected code %q, got %q (%s)", code, tostring(c), tostring(detail)))
+	assert(type(detail) == "string" and #detail > 0, "the detail is empty")
+	for _, want in ipairs(wants) do
+		assert(detail:find(want, 1, true), string.format("detail %q does not contain %q", detail, want))
+	end
+	assert(n == 3 + extras, string.format("expected %d values, got %d", 3 + extras, n))
+	if extras == 1 then
+		assert(type(extra) == "table", "the 4th value is the table of extras, got " .. type(extra))
+		for k, x in pairs(extra) do
+			assert(type(k) == "string" and math.type(x) == "integer",
+				string.format("extra %s = %s is not a named integer", tostring(k), tostring(x)))
+		end
+		assert(math.type(extra.wait_ns) == "integer", "extras.wait_ns is an integer")
+	end
+	return extra
+end
+
+-- Asserts a refusal other than a mint's: exactly nil, code, a detail
+-- containing each further argument.
 function helpers.refused(code, ...)
 	local wants = { ... }
-	return function(v, c, detail, extra)
-		assert(v == nil, string.format("expected a refusal %q, got %s", code, tostring(v)))
-		assert(c == code, string.format("expected code %q, got %q (%s)", code, tostring(c), tostring(detail)))
-		assert(type(detail) == "string" and #detail > 0, "the detail is empty")
-		for _, want in ipairs(wants) do
-			assert(detail:find(want, 1, true), string.format("detail %q does not contain %q", detail, want))
-		end
-		return extra
+	return function(...)
+		return check_refusal(code, wants, 0, ...)
+	end
+end
+
+-- Asserts a mint's refusal (next, next_ids, reserve, next_text, probe,
+-- start_check): nil, code, detail as helpers.refused, and a table of named
+-- integer extras with wait_ns, which it returns.
+function helpers.refused_mint(code, ...)
+	local wants = { ... }
+	return function(...)
+		return check_refusal(code, wants, 1, ...)
 	end
 end
 

@@ -70,8 +70,8 @@ check(sok == nil and sdetail:find("runtime", 1, true), "layout.worker_bits canno
 
 -- the clock ladder: an operator's function that refuses every regression
 node._cfg.clock.policy = function() return "refuse" end
-local rid, rcode = node:_retry(function() return nil, "clock_wait", "regressed 5 ms", 5000000 end,
-  "clock_wait", "regressed 5 ms", 5000000)
+local rid, rcode = node:_retry(function() return nil, "clock_wait", "regressed 5 ms", { wait_ns = 5000000 } end,
+  "clock_wait", "regressed 5 ms", { wait_ns = 5000000 })
 check(rid == nil and rcode == "clock_regressed", "clock.policy refusing turns a small regression into clock_regressed", rcode)
 node._cfg.clock.policy = nil
 

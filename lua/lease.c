@@ -1,7 +1,9 @@
 /*
- * snowflake.core, lease part: the ZooKeeper lease (core/sf_lease.h) and
- * what library mode needs around it (a log queue, sleeping, making the state
- * directory). Same rules as snowflake_core.c: check, one core call, push.
+ * snowflake.core's lease class, "snowflake.lease" (core/sf_lease.h: worker
+ * IDs from ZooKeeper), its asynchronous admin requests,
+ * "snowflake.lease_admin", and what library mode needs around it (a log
+ * queue, sleeping, making the state directory). Same rules as every class
+ * file: check the arguments, one core call, push the result or the refusal.
  *
  * The lease logs from its own threads, where no Lua may run. Its lines go
  * into a bounded process-wide queue that Lua drains with core.logs() (HAProxy
@@ -18,14 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "binding.h"
+#include "classes.h"
+#include "helpers.h"
 #include "sf_lease.h"
 
-#define LEASE_MT   "snowflake.lease"
+#define LEASE_MT   SFL_LEASE_MT
+#define ADMIN_MT   SFL_ADMIN_MT
 #define LOG_SLOTS  256
 #define LOG_LINE   400
-
-#define ADMIN_MT   "snowflake.lease_admin"
 
 typedef struct llease {
 	sf_lease *lease;   /* NULL once stopped */
@@ -73,12 +75,11 @@ static void log_enqueue(void *ctx, int level, const char *line)
 /* core.logs([max]) -> array of {level=, line=}, dropped_since_last_call */
 static int l_logs(lua_State *L)
 {
-	lua_Integer max = luaL_optinteger(L, 1, LOG_SLOTS);
+	lua_Integer max = (lua_Integer)sfl_opt_int_range(L, 1, "max", LOG_SLOTS, 1, INT64_MAX);
 	struct log_entry batch[32];
 	unsigned taken = 0, n;
 	uint64_t dropped;
 
-	luaL_argcheck(L, max >= 1, 1, "max must be at least 1");
 	lua_newtable(L);
 	do {
 		pthread_mutex_lock(&log_lock);
@@ -110,34 +111,37 @@ static int l_logs(lua_State *L)
 
 /* ---- lease ------------------------------------------------------------- */
 
+/* cfg[key] (the table at argument tbl), an integer within lo..hi, or dflt
+ * when absent; anything else raises, naming lease.<key> and the value. */
 static int64_t field_int(lua_State *L, int tbl, const char *key, int64_t dflt, int64_t lo, int64_t hi)
 {
 	int64_t v = dflt;
-	int isint;
 
 	lua_getfield(L, tbl, key);
 	if (!lua_isnil(L, -1)) {
-		v = (int64_t)lua_tointegerx(L, -1, &isint);
-		if (!isint || lua_type(L, -1) != LUA_TNUMBER)
-			return luaL_error(L, "bad config: lease.%s must be an integer", key);
-		if (v < lo || v > hi)
-			return luaL_error(L, "bad config: lease.%s must be in %I..%I", key,
-			                  (lua_Integer)lo, (lua_Integer)hi);
+		const char *name = lua_pushfstring(L, "lease.%s", key);
+
+		v = sfl_value_int_range(L, tbl, -2, name, lo, hi);
+		lua_pop(L, 1);
 	}
 	lua_pop(L, 1);
 	return v;
 }
 
-/* The string stays referenced by the config table, which the caller holds
- * until sf_lease_start has copied it. */
+/* cfg[key], a string, or dflt when absent. The string stays referenced by
+ * the config table, which the caller holds until sf_lease_start has copied
+ * it. */
 static const char *field_str(lua_State *L, int tbl, const char *key, const char *dflt)
 {
 	const char *v = dflt;
 
 	lua_getfield(L, tbl, key);
 	if (!lua_isnil(L, -1)) {
-		if (lua_type(L, -1) != LUA_TSTRING)
-			return luaL_error(L, "bad config: lease.%s must be a string", key), NULL;
+		if (lua_type(L, -1) != LUA_TSTRING) {
+			const char *name = lua_pushfstring(L, "lease.%s", key);
+
+			sfl_raise_bad(L, tbl, -2, name, "a string");
+		}
 		v = lua_tostring(L, -1);
 	}
 	lua_pop(L, 1);
@@ -163,17 +167,23 @@ static int l_lease_start(lua_State *L)
 	llease *ud;
 	int rc;
 
-	luaL_checktype(L, 2, LUA_TTABLE);
+	if (lua_type(L, 2) != LUA_TTABLE)
+		sfl_raise_bad(L, 2, 2, "lease config", "a table");
 	lua_pushnil(L);
 	while (lua_next(L, 2)) {
 		bool known = false;
 
 		lua_pop(L, 1);
-		if (lua_type(L, -1) == LUA_TSTRING)
-			for (int i = 0; lease_keys[i]; i++)
-				known |= strcmp(lua_tostring(L, -1), lease_keys[i]) == 0;
+		if (lua_type(L, -1) != LUA_TSTRING)
+			return luaL_argerror(L, 2, lua_pushfstring(L, "lease config keys must be strings, got %s",
+			                                           luaL_typename(L, -1)));
+		for (int i = 0; lease_keys[i]; i++)
+			known |= strcmp(lua_tostring(L, -1), lease_keys[i]) == 0;
 		if (!known)
-			return luaL_error(L, "bad config: unknown lease key %s", luaL_tolstring(L, -1, NULL));
+			return luaL_argerror(L, 2, lua_pushfstring(L, "unknown key 'lease.%s' (expected zk_hosts, "
+			                     "root, node_name, state_dir, session_timeout_ms, margin_ms, "
+			                     "registry_ahead_ms, local_ahead_ms, start_bound_ms, "
+			                     "reclaim_delay_ms, log_level)", lua_tostring(L, -1)));
 	}
 	sf_lease_config_defaults(&cfg);
 	cfg.zk_hosts = field_str(L, 2, "zk_hosts", cfg.zk_hosts);
@@ -198,13 +208,9 @@ static int l_lease_start(lua_State *L)
 	lua_pushvalue(L, 1);
 	sfl_setuservalue(L, -2);
 	rc = sf_lease_start(gen, &cfg, &ud->lease);
-	if (rc != SF_OK) {
-		lua_pushnil(L);
-		lua_pushstring(L, sf_code_name(rc));
-		lua_pushfstring(L, "cannot start the lease with registry %s under %s: %s", cfg.zk_hosts,
-		                cfg.root, sf_code_text(rc));
-		return 3;
-	}
+	if (rc != SF_OK)
+		return sfl_refuse(L, sf_code_name(rc), NULL, "cannot start the lease with registry %s "
+		                  "under %s: %s", cfg.zk_hosts, cfg.root, sf_code_text(rc));
 	return 1;
 }
 
@@ -279,12 +285,6 @@ static llease *check_lease(lua_State *L)
 	return ud;
 }
 
-static void set_int(lua_State *L, const char *key, int64_t v)
-{
-	lua_pushinteger(L, (lua_Integer)v);
-	lua_setfield(L, -2, key);
-}
-
 /* lease:status() -> table; worker is absent when none is held */
 static int l_lease_status(lua_State *L)
 {
@@ -297,8 +297,8 @@ static int l_lease_status(lua_State *L)
 	lua_pushstring(L, sf_lease_state_name(st.state));
 	lua_setfield(L, -2, "state");
 	if (st.worker >= 0)
-		set_int(L, "worker", st.worker);
-	set_int(L, "lease_ms_left", st.lease_ms_left);
+		sfl_set_int(L, "worker", st.worker);
+	sfl_set_int(L, "lease_ms_left", st.lease_ms_left);
 	lua_pushstring(L, sf_code_name(st.reason));
 	lua_setfield(L, -2, "reason");
 	lua_pushstring(L, st.detail);
@@ -306,17 +306,17 @@ static int l_lease_status(lua_State *L)
 	snprintf(session, sizeof session, "0x%" PRIx64, (uint64_t)st.session_id);
 	lua_pushstring(L, session);
 	lua_setfield(L, -2, "session");
-	set_int(L, "negotiated_timeout_ms", st.negotiated_timeout_ms);
-	set_int(L, "mint_ready_unix_ms", st.mint_ready_unix_ms);
-	set_int(L, "registry_mark_ms", st.registry_mark_ms == INT64_MIN ? 0 : st.registry_mark_ms);
-	set_int(L, "local_mark_ms", st.local_mark_ms == INT64_MIN ? 0 : st.local_mark_ms);
-	set_int(L, "registry_round_trips", (int64_t)st.registry_round_trips);
-	set_int(L, "claims", (int64_t)st.claims);
-	set_int(L, "canaries", (int64_t)st.canaries);
-	set_int(L, "sessions", (int64_t)st.sessions);
-	set_int(L, "last_rtt_us", st.last_rtt_us);
-	set_int(L, "started_unix_ms", st.started_unix_ms);
-	set_int(L, "first_mint_ready_unix_ms", st.first_mint_ready_unix_ms);
+	sfl_set_int(L, "negotiated_timeout_ms", st.negotiated_timeout_ms);
+	sfl_set_int(L, "mint_ready_unix_ms", st.mint_ready_unix_ms);
+	sfl_set_int(L, "registry_mark_ms", st.registry_mark_ms == INT64_MIN ? 0 : st.registry_mark_ms);
+	sfl_set_int(L, "local_mark_ms", st.local_mark_ms == INT64_MIN ? 0 : st.local_mark_ms);
+	sfl_set_int(L, "registry_round_trips", (int64_t)st.registry_round_trips);
+	sfl_set_int(L, "claims", (int64_t)st.claims);
+	sfl_set_int(L, "canaries", (int64_t)st.canaries);
+	sfl_set_int(L, "sessions", (int64_t)st.sessions);
+	sfl_set_int(L, "last_rtt_us", st.last_rtt_us);
+	sfl_set_int(L, "started_unix_ms", st.started_unix_ms);
+	sfl_set_int(L, "first_mint_ready_unix_ms", st.first_mint_ready_unix_ms);
 	return 1;
 }
 
@@ -325,8 +325,7 @@ static int l_lease_park(lua_State *L)
 {
 	llease *ud = check_lease(L);
 
-	luaL_checktype(L, 2, LUA_TBOOLEAN);
-	sf_lease_park(ud->lease, lua_toboolean(L, 2));
+	sf_lease_park(ud->lease, sfl_arg_bool(L, 2, "parked"));
 	return 0;
 }
 
@@ -357,12 +356,9 @@ static int l_lease_quarantine_list(lua_State *L)
 	int rc = sf_lease_quarantine_list(ud->lease, buf, sizeof buf);
 	lua_Integer n = 0;
 
-	if (rc != SF_OK) {
-		lua_pushnil(L);
-		lua_pushstring(L, sf_code_name(rc));
-		lua_pushfstring(L, "cannot list the quarantine: %s", sf_code_text(rc));
-		return 3;
-	}
+	if (rc != SF_OK)
+		return sfl_refuse(L, sf_code_name(rc), NULL, "cannot list the quarantine: %s",
+		                  sf_code_text(rc));
 	lua_newtable(L);
 	for (char *line = buf, *next; *line; line = next) {
 		char *nl = strchr(line, '\n');
@@ -388,17 +384,13 @@ static int l_lease_quarantine_list(lua_State *L)
 static int l_lease_quarantine_clear(lua_State *L)
 {
 	llease *ud = check_lease(L);
-	lua_Integer worker = luaL_checkinteger(L, 2);
+	int64_t worker = sfl_arg_int_range(L, 2, "worker", 0, SFL_WORKER_MAX);
 	int rc;
 
-	luaL_argcheck(L, worker >= 0 && worker <= 65535, 2, "worker must be 0..65535");
 	rc = sf_lease_quarantine_clear(ud->lease, (uint32_t)worker);
-	if (rc != SF_OK) {
-		lua_pushnil(L);
-		lua_pushstring(L, sf_code_name(rc));
-		lua_pushfstring(L, "cannot clear the quarantine of worker %d: %s", (int)worker, sf_code_text(rc));
-		return 3;
-	}
+	if (rc != SF_OK)
+		return sfl_refuse(L, sf_code_name(rc), NULL, "cannot clear the quarantine of worker %d: %s",
+		                  (int)worker, sf_code_text(rc));
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -480,18 +472,12 @@ static int l_lease_admin(lua_State *L)
 	ladmin *h;
 	int rc;
 
+	uint32_t worker = op == 1 ? (uint32_t)sfl_arg_int_range(L, 3, "worker", 0, SFL_WORKER_MAX) : 0;
+
 	req = calloc(1, sizeof *req);
 	if (!req)
 		return luaL_error(L, "out of memory");
-	if (op == 1) {
-		lua_Integer w = luaL_checkinteger(L, 3);
-
-		if (w < 0 || w > 65535) {
-			free(req);
-			return luaL_argerror(L, 3, "worker must be 0..65535");
-		}
-		req->worker = (uint32_t)w;
-	}
+	req->worker = worker;
 	pthread_mutex_init(&req->lock, NULL);
 	req->refs = 2;
 	req->list = op == 0;
@@ -531,10 +517,11 @@ static int l_admin_poll(lua_State *L)
 		return 1;
 	}
 	if (rc != SF_OK) {
-		lua_pushnil(L);
-		lua_pushstring(L, sf_code_name(rc));
-		lua_pushstring(L, sf_code_text(rc));
-		return 3;
+		if (req->list)
+			return sfl_refuse(L, sf_code_name(rc), NULL, "cannot list the quarantine: %s",
+			                  sf_code_text(rc));
+		return sfl_refuse(L, sf_code_name(rc), NULL, "cannot clear the quarantine of worker %d: %s",
+		                  (int)req->worker, sf_code_text(rc));
 	}
 	lua_pushboolean(L, 1);
 	lua_pushstring(L, req->list ? req->text : "");
@@ -566,10 +553,9 @@ static int lease_tostring(lua_State *L)
  * HAProxy, which has core.msleep) */
 static int l_sleep_ms(lua_State *L)
 {
-	lua_Integer ms = luaL_checkinteger(L, 1);
+	int64_t ms = sfl_arg_int_range(L, 1, "ms", 0, 3600000);
 	struct timespec ts;
 
-	luaL_argcheck(L, ms >= 0 && ms <= 3600000, 1, "ms must be 0..3600000");
 	ts.tv_sec = (time_t)(ms / 1000);
 	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
@@ -580,8 +566,8 @@ static int l_sleep_ms(lua_State *L)
 /* core.mkdir_p(path[, mode]) -> true | nil, "state_io", detail */
 static int l_mkdir_p(lua_State *L)
 {
-	const char *path = luaL_checkstring(L, 1);
-	lua_Integer mode = luaL_optinteger(L, 2, 0750);
+	const char *path = sfl_arg_string(L, 1, "path");
+	int64_t mode = sfl_opt_int_range(L, 2, "mode", 0750, 0, 07777);
 	char buf[4096];
 	size_t len = strlen(path);
 	struct stat st;
@@ -597,24 +583,18 @@ static int l_mkdir_p(lua_State *L)
 		if (mkdir(buf, (mode_t)mode) == -1 && errno != EEXIST) {
 			int err = errno;
 
-			lua_pushnil(L);
-			lua_pushliteral(L, "state_io");
-			lua_pushfstring(L, "cannot create %s: %s", buf, strerror(err));
-			return 3;
+			return sfl_refuse(L, sf_code_name(SF_E_STATE_IO), NULL, "cannot create %s: %s", buf,
+			                  strerror(err));
 		}
 		buf[i] = saved;
 	}
-	if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		lua_pushnil(L);
-		lua_pushliteral(L, "state_io");
-		lua_pushfstring(L, "%s is not a directory", path);
-		return 3;
-	}
+	if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode))
+		return sfl_refuse(L, sf_code_name(SF_E_STATE_IO), NULL, "%s is not a directory", path);
 	lua_pushboolean(L, 1);
 	return 1;
 }
 
-static const luaL_Reg lease_methods[] = {
+const luaL_Reg sfl_lease_methods[] = {
 	{ "status", l_lease_status },
 	{ "park", l_lease_park },
 	{ "stop", l_lease_stop },
@@ -624,13 +604,13 @@ static const luaL_Reg lease_methods[] = {
 	{ NULL, NULL }
 };
 
-static const luaL_Reg lease_meta[] = {
+const luaL_Reg sfl_lease_meta[] = {
 	{ "__gc", lease_gc },
 	{ "__tostring", lease_tostring },
 	{ NULL, NULL }
 };
 
-static const luaL_Reg lease_functions[] = {
+const luaL_Reg sfl_lease_functions[] = {
 	{ "lease_start", l_lease_start },
 	{ "process_lease_start", l_process_lease_start },
 	{ "process_lease", l_process_lease },
@@ -640,19 +620,13 @@ static const luaL_Reg lease_functions[] = {
 	{ NULL, NULL }
 };
 
-static const luaL_Reg admin_methods[] = {
+/* a request of lease:admin() */
+const luaL_Reg sfl_admin_methods[] = {
 	{ "poll", l_admin_poll },
 	{ NULL, NULL }
 };
 
-static const luaL_Reg admin_meta[] = {
+const luaL_Reg sfl_admin_meta[] = {
 	{ "__gc", admin_gc },
 	{ NULL, NULL }
 };
-
-void sfl_lease_open(lua_State *L)
-{
-	sfl_class_register(L, LEASE_MT, lease_meta, lease_methods);
-	sfl_class_register(L, ADMIN_MT, admin_meta, admin_methods);
-	luaL_setfuncs(L, lease_functions, 0);
-}

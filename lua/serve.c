@@ -1,5 +1,5 @@
 /*
- * snowflake.core, serving part: what the HTTP service in HAProxy needs
+ * snowflake.core's serving helpers: what the HTTP service in HAProxy needs
  * beyond the generator itself.
  *
  *  - counters: one block per OS thread, written only by its thread (plain
@@ -8,10 +8,14 @@
  *  - settings: runtime-tunable integers shared by all Lua states of the
  *    process (HAProxy runs one state per thread, so a CLI `set` in one must
  *    be seen by all);
- *  - gen:fetch_id(): a C function HAProxy calls for /id (registered as a
- *    converter: see haproxy.lua);
+ *  - gen:fetch_id(): the C function HAProxy calls for /id, registered as the
+ *    converter lua.sf_id (haproxy.lua, haproxy/haproxy.cfg);
  *  - gen:next_text(n, json, ...): an /ids body (or its pieces) built in C;
- *  - gen:probe(): would a mint succeed, without minting (for /health).
+ *  - gen:probe(): would a mint succeed, without minting (for /health);
+ *  - core.hostname, core.process_once.
+ *
+ * The counters, the settings and the once-names are process-wide statics:
+ * every Lua state of the process (one per HAProxy thread) must see the same.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -20,7 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "binding.h"
+#include "classes.h"
+#include "helpers.h"
 
 /* ---- counters ---------------------------------------------------------- */
 
@@ -115,7 +120,7 @@ static void count_batch(uint64_t n)
 
 static int counter_slot(lua_State *L, int arg)
 {
-	const char *name = luaL_checkstring(L, arg);
+	const char *name = sfl_arg_string(L, arg, "name");
 
 	for (size_t i = 0; i < sizeof counter_names / sizeof counter_names[0]; i++)
 		if (counter_names[i] && strcmp(counter_names[i], name) == 0)
@@ -133,9 +138,9 @@ static int counter_slot(lua_State *L, int arg)
 static int l_count(lua_State *L)
 {
 	int slot = counter_slot(L, 1);
-	lua_Integer n = luaL_optinteger(L, 2, 1);
+	/* a counter only grows */
+	int64_t n = sfl_opt_int_range(L, 2, "n", 1, 0, INT64_MAX);
 
-	luaL_argcheck(L, n >= 0, 2, "a counter only grows");
 	count(slot, (uint64_t)n);
 	return 0;
 }
@@ -205,8 +210,8 @@ static int setting_find(const char *name, bool create)
  * already did (the first config loaded wins; later `set`s overwrite) */
 static int l_setting_init(lua_State *L)
 {
-	const char *name = luaL_checkstring(L, 1);
-	lua_Integer v = luaL_checkinteger(L, 2);
+	const char *name = sfl_arg_string(L, 1, "name");
+	int64_t v = sfl_arg_int(L, 2, "value");
 	bool fresh;
 	int i;
 
@@ -225,17 +230,19 @@ static int l_setting_init(lua_State *L)
 /* core.setting_set(name, value) */
 static int l_setting_set(lua_State *L)
 {
-	int i = setting_find(luaL_checkstring(L, 1), true);
+	const char *name = sfl_arg_string(L, 1, "name");
+	int64_t v = sfl_arg_int(L, 2, "value");
+	int i = setting_find(name, true);
 
 	luaL_argcheck(L, i >= 0, 1, "too many settings");
-	atomic_store(&setting_values[i], (int64_t)luaL_checkinteger(L, 2));
+	atomic_store(&setting_values[i], v);
 	return 0;
 }
 
 /* core.setting_get(name) -> integer | nil */
 static int l_setting_get(lua_State *L)
 {
-	int i = setting_find(luaL_checkstring(L, 1), false);
+	int i = setting_find(sfl_arg_string(L, 1, "name"), false);
 
 	if (i < 0)
 		lua_pushnil(L);
@@ -250,10 +257,12 @@ typedef struct lgen_ref {
 	sf_gen *gen;
 } lgen_ref;
 
-/* The /id sample fetch: called by HAProxy with the transaction (ignored);
- * returns the ID as a Lua integer (exact: HAProxy keeps it as a 64-bit
- * signed sample) or nil on any refusal, which the configuration turns into
- * the Lua service's slow path. Upvalue 1: the generator. */
+/* The /id converter (lua.sf_id): called by HAProxy with the converter's
+ * input (ignored: the configuration feeds it int(0)); returns the ID as a
+ * Lua integer (exact: HAProxy keeps it as a 64-bit signed sample) or nil on
+ * any refusal, which the configuration turns into the Lua service's slow
+ * path. Upvalue 1: the generator. The hot path: one mint, two counter
+ * stores, no report. */
 static int fetch_id(lua_State *L)
 {
 	lgen_ref *ref = lua_touserdata(L, lua_upvalueindex(1));
@@ -269,7 +278,7 @@ static int fetch_id(lua_State *L)
 	return 1;
 }
 
-/* gen:fetch_id() -> a function for core.register_fetches */
+/* gen:fetch_id() -> a function for core.register_converters (the /id fast path) */
 static int l_gen_fetch_id(lua_State *L)
 {
 	lgen_ref *ref;
@@ -284,15 +293,8 @@ static int l_gen_fetch_id(lua_State *L)
 	return 1;
 }
 
-static void push_refusal(lua_State *L, int rc, const sf_report *rep)
-{
-	lua_pushnil(L);
-	lua_pushstring(L, sf_code_name(rc));
-	lua_pushstring(L, sf_code_text(rc));
-	lua_pushinteger(L, (lua_Integer)rep->wait_ns);
-}
-
 #define TEXT_CHUNK 512
+#define TEXT_MAX   65536
 
 /* "00".."99": two digits a step; snprintf costs about four times as much
  * for an ID, and a 4,096-ID body holds the event loop for all of them */
@@ -324,9 +326,10 @@ static char *format_decimal(char *end, uint64_t v)
 
 /*
  * gen:next_text(n, json[, spin_limit_ns[, offset]])
- *   -> body, first_id, last_id, count | nil, code, detail, wait_ns
+ *   -> body, first_id, last_id, count | nil, code, detail, extras
  * n IDs (1..65536), strictly increasing, as the body of /ids: one a line, or
- * {"ids":["…",…]} with json; the body ends in a newline.
+ * {"ids":["…",…]} with json; the body ends in a newline. spin_limit_ns >= 0;
+ * offset 0..65536 - n.
  *
  * A millisecond whose sequence runs out is waited for by spinning at most
  * spin_limit_ns (default 2 ms). Past that, if some IDs were minted, the call
@@ -339,18 +342,15 @@ static char *format_decimal(char *end, uint64_t v)
 static int l_gen_next_text(lua_State *L)
 {
 	sf_gen *gen = sfl_check_gen(L, 1);
-	lua_Integer n = luaL_checkinteger(L, 2);
+	lua_Integer n = (lua_Integer)sfl_arg_int_range(L, 2, "count", 1, TEXT_MAX);
 	bool json = lua_toboolean(L, 3);
-	lua_Integer spin = luaL_optinteger(L, 4, 2000000);
-	lua_Integer offset = luaL_optinteger(L, 5, 0);
+	lua_Integer spin = (lua_Integer)sfl_opt_int_range(L, 4, "spin_limit_ns", 2000000, 0, INT64_MAX);
+	lua_Integer offset = (lua_Integer)sfl_opt_int_range(L, 5, "offset", 0, 0, TEXT_MAX - n);
 	int64_t ids[TEXT_CHUNK], first = 0, last = 0;
 	luaL_Buffer b;
-	sf_report rep = { 0, 0 };
+	sf_report rep;
 	lua_Integer done = 0;
 
-	luaL_argcheck(L, n >= 1 && n <= 65536, 2, "count must be 1..65536");
-	luaL_argcheck(L, spin >= 0, 4, "spin limit must be >= 0");
-	luaL_argcheck(L, offset >= 0 && offset <= 65536 - n, 5, "offset must be 0..65536 - count");
 	luaL_buffinit(L, &b);
 	if (json && offset == 0)
 		luaL_addstring(&b, "{\"ids\":[");
@@ -384,9 +384,8 @@ static int l_gen_next_text(lua_State *L)
 		if (rc != SF_OK) {
 			if (rc == SF_E_SEQUENCE_EXHAUSTED && done > 0)
 				break; /* a piece: the rest after the caller yields */
-			lua_settop(L, 0);
-			push_refusal(L, rc, &rep);
-			return 4;
+			lua_settop(L, 1);
+			return sfl_refuse_mint(L, gen, rc, &rep);
 		}
 	}
 	if (done == n) {
@@ -402,19 +401,19 @@ static int l_gen_next_text(lua_State *L)
 	return 4;
 }
 
-/* gen:probe() -> true | nil, code, detail, wait_ns (see sf_gen_probe) */
+/* gen:probe() -> true | nil, code, detail, extras (see sf_gen_probe: what a
+ * mint would refuse with, counting nothing) */
 static int l_gen_probe(lua_State *L)
 {
 	sf_gen *gen = sfl_check_gen(L, 1);
-	sf_report rep = { 0, 0 };
+	sf_report rep;
 	int rc = sf_gen_probe(gen, &rep);
 
 	if (rc == SF_OK) {
 		lua_pushboolean(L, 1);
 		return 1;
 	}
-	push_refusal(L, rc, &rep);
-	return 4;
+	return sfl_refuse_mint(L, gen, rc, &rep);
 }
 
 /* core.hostname() -> the host name, for the X-Snowflake-Node default */
@@ -440,7 +439,7 @@ static pid_t once_pid;
 
 static int l_process_once(lua_State *L)
 {
-	const char *name = luaL_checkstring(L, 1);
+	const char *name = sfl_arg_string(L, 1, "name");
 	bool first = true;
 
 	luaL_argcheck(L, strlen(name) < sizeof once_names[0], 1, "name too long");
@@ -459,14 +458,15 @@ static int l_process_once(lua_State *L)
 	return 1;
 }
 
-static const luaL_Reg serve_methods[] = {
+/* the generator's methods for the HTTP paths */
+const luaL_Reg sfl_serve_gen_methods[] = {
 	{ "fetch_id", l_gen_fetch_id },
 	{ "next_text", l_gen_next_text },
 	{ "probe", l_gen_probe },
 	{ NULL, NULL }
 };
 
-static const luaL_Reg serve_functions[] = {
+const luaL_Reg sfl_serve_functions[] = {
 	{ "count", l_count },
 	{ "counters", l_counters },
 	{ "setting_init", l_setting_init },
@@ -476,12 +476,3 @@ static const luaL_Reg serve_functions[] = {
 	{ "process_once", l_process_once },
 	{ NULL, NULL }
 };
-
-void sfl_serve_open(lua_State *L)
-{
-	luaL_getmetatable(L, SFL_GEN_MT);
-	lua_getfield(L, -1, "__index");
-	luaL_setfuncs(L, serve_methods, 0);
-	lua_pop(L, 2);
-	luaL_setfuncs(L, serve_functions, 0);
-}
