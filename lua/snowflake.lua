@@ -166,7 +166,7 @@ end
 -- nil, code, detail.
 local function check_discipline(cfg, log)
   if cfg.clock.discipline == "ignore" then return true end
-  local d, code, detail = core.discipline()
+  local d, _, detail = core.discipline()
   if not d then
     log(4, "cannot read the clock discipline: " .. tostring(detail))
     return true

@@ -159,7 +159,7 @@ local IDS_STALL_NS = 100 * 1000000
 
 -- n IDs as an /ids body: body, first_id, last_id | nil, code, detail, extra
 local function mint_batch(n, json)
-  local parts, got, first, last, stall_until = nil, 0, nil, nil, nil
+  local parts, got, first, last, stall_until = nil, 0
   while true do
     local piece, first_or_code, last_or_detail, count_or_extra = gen:next_text(n - got, json, IDS_SPIN_NS, got)
     if piece then
@@ -321,7 +321,7 @@ core.register_service("snowflake", "http", function(applet)
   local ok, status, ctype, body, headers = pcall(handle, applet)
   if not ok then
     log(core.err, "service error: " .. tostring(status))
-    status, ctype, body, headers = http.error("internal_refusal", "the request could not be served safely")
+    status, ctype, body = http.error("internal_refusal", "the request could not be served safely")
     headers = { { "Retry-After", "1" } }
   end
   applet:set_status(status)
@@ -419,7 +419,8 @@ end
 
 core.register_cli({ "snowflake", "status" }, "snowflake status : show the lease, clock policy and counters", cli_status)
 
-core.register_cli({ "snowflake", "set" }, "snowflake set <key> <value> : change a runtime key (clock.max_wait_ms, clock.borrow, http.max_batch, limits.retry_after_s)",
+core.register_cli({ "snowflake", "set" },
+  "snowflake set <key> <value> : change a runtime key (clock.max_wait_ms, clock.borrow, http.max_batch, limits.retry_after_s)",
   function(applet, _, _, key, value)
     if not key or not value then
       applet:send("usage: snowflake set <key> <value>\n")
