@@ -29,18 +29,141 @@
 #define LOG_SLOTS  256
 #define LOG_LINE   400
 
+/*
+ * A lease and everyone who may use it. sf_lease_stop frees the lease, and
+ * its users live on other threads: the handles in every Lua state of the
+ * process (HAProxy runs one per thread, all reaching the process lease) and
+ * the admin requests, whose calls run on threads of their own for up to a
+ * session timeout. So the binding never hands out the sf_lease itself:
+ *
+ *  - the box is reference-counted (each handle, the process slot and each
+ *    admin request in flight hold one) and freed by the last;
+ *  - a call on the lease holds a use for its duration (lease_use /
+ *    lease_unuse); stopping waits for the uses in flight to end (join
+ *    before free), and once it has begun no new use starts: the handles
+ *    left say "the lease is stopped".
+ */
+struct lease_box {
+	pthread_mutex_t lock;
+	pthread_cond_t  idle;      /* signalled when uses drop to 0 and when a stop ends */
+	int             refs;
+	int             uses;      /* calls running on `lease` now */
+	bool            stopping;  /* a stop began: no new use */
+	sf_lease       *lease;     /* NULL once stopped */
+};
+
 typedef struct llease {
-	sf_lease *lease;   /* NULL once stopped */
-	bool      shared;  /* a handle to the process lease: __gc leaves it running */
+	struct lease_box *box;     /* a reference, dropped by __gc */
+	bool              shared;  /* a handle to the process lease: __gc leaves it running */
 } llease;
 
 /* The process lease (the documented exception to "no C state in globals",
  * like the process generator): HAProxy runs one Lua state per thread and
- * all of them must reach the one lease the process holds. The pid guards
- * against a forked child using its parent's lease, whose threads it lacks. */
+ * all of them must reach the one lease the process holds. The slot holds a
+ * reference. The pid guards against a forked child using its parent's
+ * lease, whose threads it lacks. */
 static pthread_mutex_t proc_lease_lock = PTHREAD_MUTEX_INITIALIZER;
-static sf_lease *proc_lease;
-static pid_t proc_lease_pid;
+static struct lease_box *proc_box;
+static pid_t proc_box_pid;
+
+/* ---- the lease's lifetime ---------------------------------------------- */
+
+/* A box holding a started lease, with one reference; NULL without memory. */
+static struct lease_box *box_new(sf_lease *lease)
+{
+	struct lease_box *box = calloc(1, sizeof *box);
+
+	if (!box)
+		return NULL;
+	if (pthread_mutex_init(&box->lock, NULL) != 0) {
+		free(box);
+		return NULL;
+	}
+	if (pthread_cond_init(&box->idle, NULL) != 0) {
+		pthread_mutex_destroy(&box->lock);
+		free(box);
+		return NULL;
+	}
+	box->refs = 1;
+	box->lease = lease;
+	return box;
+}
+
+static void box_ref(struct lease_box *box)
+{
+	pthread_mutex_lock(&box->lock);
+	box->refs++;
+	pthread_mutex_unlock(&box->lock);
+}
+
+static void box_stop(struct lease_box *box);
+
+/* Drops a reference; the last one stops a lease still running (a handle
+ * that was never stopped) and frees the box. */
+static void box_unref(struct lease_box *box)
+{
+	bool last;
+
+	if (!box)
+		return;
+	pthread_mutex_lock(&box->lock);
+	last = --box->refs == 0;
+	pthread_mutex_unlock(&box->lock);
+	if (!last)
+		return;
+	box_stop(box);
+	pthread_cond_destroy(&box->idle);
+	pthread_mutex_destroy(&box->lock);
+	free(box);
+}
+
+/* The lease for one call, or NULL once a stop began; a non-NULL answer must
+ * be handed back with lease_unuse, and nothing may raise in between. */
+static sf_lease *lease_use(struct lease_box *box)
+{
+	sf_lease *lease = NULL;
+
+	pthread_mutex_lock(&box->lock);
+	if (!box->stopping && box->lease) {
+		box->uses++;
+		lease = box->lease;
+	}
+	pthread_mutex_unlock(&box->lock);
+	return lease;
+}
+
+static void lease_unuse(struct lease_box *box)
+{
+	pthread_mutex_lock(&box->lock);
+	if (--box->uses == 0)
+		pthread_cond_broadcast(&box->idle);
+	pthread_mutex_unlock(&box->lock);
+}
+
+/* Stops the lease once every use in flight has ended; idempotent, and a
+ * second caller returns when the first one's stop is done. */
+static void box_stop(struct lease_box *box)
+{
+	sf_lease *lease;
+
+	pthread_mutex_lock(&box->lock);
+	if (box->stopping) {
+		while (box->lease)
+			pthread_cond_wait(&box->idle, &box->lock);
+		pthread_mutex_unlock(&box->lock);
+		return;
+	}
+	box->stopping = true;
+	while (box->uses > 0)
+		pthread_cond_wait(&box->idle, &box->lock);
+	lease = box->lease;
+	pthread_mutex_unlock(&box->lock);
+	sf_lease_stop(lease); /* blocks; NULL-safe */
+	pthread_mutex_lock(&box->lock);
+	box->lease = NULL;
+	pthread_cond_broadcast(&box->idle);
+	pthread_mutex_unlock(&box->lock);
+}
 
 /* ---- the log queue ----------------------------------------------------- */
 
@@ -153,20 +276,12 @@ static const char *const lease_keys[] = {
 	"registry_ahead_ms", "local_ahead_ms", "start_bound_ms", "reclaim_delay_ms", "log_level", NULL
 };
 
-/*
- * core.lease_start(gen, cfg) -> lease | nil, code, detail
- * cfg keys: zk_hosts, root, node_name, state_dir, session_timeout_ms,
- * margin_ms, registry_ahead_ms, local_ahead_ms, start_bound_ms,
- * reclaim_delay_ms, log_level (syslog 0..7). Unknown keys raise. Starts
- * threads: call it in the process that serves.
- */
-static int l_lease_start(lua_State *L)
+/* Reads the lease config table at arg 2 into *cfg (defaults for missing
+ * keys); raises on an unknown key or a bad value, naming it. The strings stay
+ * referenced by the table, which stays on the stack while the caller uses
+ * them (sf_lease_start copies them). */
+static void lease_config_read(lua_State *L, sf_lease_config *cfg)
 {
-	sf_gen *gen = sfl_check_gen(L, 1);
-	sf_lease_config cfg;
-	llease *ud;
-	int rc;
-
 	if (lua_type(L, 2) != LUA_TTABLE)
 		sfl_raise_bad(L, 2, 2, "lease config", "a table");
 	lua_pushnil(L);
@@ -175,52 +290,100 @@ static int l_lease_start(lua_State *L)
 
 		lua_pop(L, 1);
 		if (lua_type(L, -1) != LUA_TSTRING)
-			return luaL_argerror(L, 2, lua_pushfstring(L, "lease config keys must be strings, got %s",
-			                                           luaL_typename(L, -1)));
+			luaL_argerror(L, 2, lua_pushfstring(L, "lease config keys must be strings, got %s",
+			                                    luaL_typename(L, -1)));
 		for (int i = 0; lease_keys[i]; i++)
 			known |= strcmp(lua_tostring(L, -1), lease_keys[i]) == 0;
 		if (!known)
-			return luaL_argerror(L, 2, lua_pushfstring(L, "unknown key 'lease.%s' (expected zk_hosts, "
-			                     "root, node_name, state_dir, session_timeout_ms, margin_ms, "
-			                     "registry_ahead_ms, local_ahead_ms, start_bound_ms, "
-			                     "reclaim_delay_ms, log_level)", lua_tostring(L, -1)));
+			luaL_argerror(L, 2, lua_pushfstring(L, "unknown key 'lease.%s' (expected zk_hosts, "
+			              "root, node_name, state_dir, session_timeout_ms, margin_ms, "
+			              "registry_ahead_ms, local_ahead_ms, start_bound_ms, "
+			              "reclaim_delay_ms, log_level)", lua_tostring(L, -1)));
 	}
-	sf_lease_config_defaults(&cfg);
-	cfg.zk_hosts = field_str(L, 2, "zk_hosts", cfg.zk_hosts);
-	cfg.root = field_str(L, 2, "root", cfg.root);
-	cfg.node_name = field_str(L, 2, "node_name", NULL);
-	cfg.state_dir = field_str(L, 2, "state_dir", cfg.state_dir);
-	cfg.session_timeout_ms = field_int(L, 2, "session_timeout_ms", cfg.session_timeout_ms, 1, 3600000);
-	cfg.margin_ms = field_int(L, 2, "margin_ms", cfg.margin_ms, 0, 3600000);
-	cfg.registry_ahead_ms = field_int(L, 2, "registry_ahead_ms", 0, 0, 86400000);
-	cfg.local_ahead_ms = field_int(L, 2, "local_ahead_ms", cfg.local_ahead_ms, 1, 3600000);
-	cfg.start_bound_ms = field_int(L, 2, "start_bound_ms", cfg.start_bound_ms, 0, 86400000);
-	cfg.reclaim_delay_ms = field_int(L, 2, "reclaim_delay_ms", cfg.reclaim_delay_ms, 0, 86400000);
-	cfg.log_level = (int)field_int(L, 2, "log_level", cfg.log_level, 0, 7);
-	cfg.log = log_enqueue;
-	cfg.log_ctx = NULL;
-
-	ud = sfl_newuserdata(L, sizeof *ud);
-	ud->lease = NULL;
-	ud->shared = false;
-	luaL_setmetatable(L, LEASE_MT);
-	/* the lease drives the generator: keep it alive as long as the lease */
-	lua_pushvalue(L, 1);
-	sfl_setuservalue(L, -2);
-	rc = sf_lease_start(gen, &cfg, &ud->lease);
-	if (rc != SF_OK)
-		return sfl_refuse(L, sf_code_name(rc), NULL, "cannot start the lease with registry %s "
-		                  "under %s: %s", cfg.zk_hosts, cfg.root, sf_code_text(rc));
-	return 1;
+	sf_lease_config_defaults(cfg);
+	cfg->zk_hosts = field_str(L, 2, "zk_hosts", cfg->zk_hosts);
+	cfg->root = field_str(L, 2, "root", cfg->root);
+	cfg->node_name = field_str(L, 2, "node_name", NULL);
+	cfg->state_dir = field_str(L, 2, "state_dir", cfg->state_dir);
+	cfg->session_timeout_ms = field_int(L, 2, "session_timeout_ms", cfg->session_timeout_ms, 1, 3600000);
+	cfg->margin_ms = field_int(L, 2, "margin_ms", cfg->margin_ms, 0, 3600000);
+	cfg->registry_ahead_ms = field_int(L, 2, "registry_ahead_ms", 0, 0, 86400000);
+	cfg->local_ahead_ms = field_int(L, 2, "local_ahead_ms", cfg->local_ahead_ms, 1, 3600000);
+	cfg->start_bound_ms = field_int(L, 2, "start_bound_ms", cfg->start_bound_ms, 0, 86400000);
+	cfg->reclaim_delay_ms = field_int(L, 2, "reclaim_delay_ms", cfg->reclaim_delay_ms, 0, 86400000);
+	cfg->log_level = (int)field_int(L, 2, "log_level", cfg->log_level, 0, 7);
+	cfg->log = log_enqueue;
+	cfg->log_ctx = NULL;
 }
 
-static void push_shared_handle(lua_State *L, sf_lease *lease)
+/* A new handle, not yet holding a box; gen_arg's generator (0: none) is kept
+ * alive with it (the lease drives the generator). */
+static llease *handle_push(lua_State *L, int gen_arg)
 {
 	llease *ud = sfl_newuserdata(L, sizeof *ud);
 
-	ud->lease = lease;
-	ud->shared = true;
+	ud->box = NULL;
+	ud->shared = false;
 	luaL_setmetatable(L, LEASE_MT);
+	if (gen_arg) {
+		lua_pushvalue(L, gen_arg);
+		sfl_setuservalue(L, -2);
+	}
+	return ud;
+}
+
+/* Starts the lease into ud (no Lua call: safe under a lock); returns the
+ * SF code. */
+static int lease_start_into(llease *ud, sf_gen *gen, const sf_lease_config *cfg)
+{
+	sf_lease *lease = NULL;
+	int rc = sf_lease_start(gen, cfg, &lease);
+
+	if (rc != SF_OK)
+		return rc;
+	ud->box = box_new(lease);
+	if (!ud->box) {
+		sf_lease_stop(lease);
+		return SF_E_NOMEM;
+	}
+	return SF_OK;
+}
+
+static int refuse_start(lua_State *L, int rc, const sf_lease_config *cfg)
+{
+	return sfl_refuse(L, sf_code_name(rc), NULL, "cannot start the lease with registry %s "
+	                  "under %s: %s", cfg->zk_hosts, cfg->root, sf_code_text(rc));
+}
+
+/*
+ * core.lease_start(gen, cfg) -> lease | nil, code, detail
+ * cfg keys: zk_hosts, root, node_name, state_dir, session_timeout_ms,
+ * margin_ms, registry_ahead_ms, local_ahead_ms, start_bound_ms,
+ * reclaim_delay_ms, log_level (syslog 0..7). Unknown keys and bad values
+ * raise. Starts threads: call it in the process that serves.
+ */
+static int l_lease_start(lua_State *L)
+{
+	sf_gen *gen = sfl_check_gen(L, 1);
+	sf_lease_config cfg;
+	llease *ud;
+	int rc;
+
+	lease_config_read(L, &cfg);
+	ud = handle_push(L, 1);
+	rc = lease_start_into(ud, gen, &cfg);
+	if (rc != SF_OK)
+		return refuse_start(L, rc, &cfg);
+	return 1;
+}
+
+/* A handle to the process lease: the slot's box, one more reference. Under
+ * proc_lease_lock (the slot's reference keeps the box alive). */
+static void handle_share(llease *ud, struct lease_box *box)
+{
+	box_ref(box);
+	ud->box = box;
+	ud->shared = true;
 }
 
 /*
@@ -232,67 +395,81 @@ static void push_shared_handle(lua_State *L, sf_lease *lease)
  */
 static int l_process_lease_start(lua_State *L)
 {
-	int results;
+	sf_gen *gen = sfl_check_gen(L, 1);
+	sf_lease_config cfg;
+	llease *ud;
+	bool started = false;
+	int rc = SF_OK;
 
+	/* everything that may raise first: nothing raises under the lock */
+	lease_config_read(L, &cfg);
+	ud = handle_push(L, 1);
 	pthread_mutex_lock(&proc_lease_lock);
-	if (proc_lease && proc_lease_pid == getpid()) {
-		sf_lease *lease = proc_lease;
-
-		pthread_mutex_unlock(&proc_lease_lock);
-		push_shared_handle(L, lease);
-		lua_pushboolean(L, 0);
-		return 2;
-	}
-	/* starting under the lock: two threads never both start one */
-	results = l_lease_start(L);
-	if (results == 1) {
-		llease *ud = luaL_checkudata(L, -1, LEASE_MT);
-
-		ud->shared = true;
-		proc_lease = ud->lease;
-		proc_lease_pid = getpid();
+	if (proc_box && proc_box_pid == getpid()) {
+		handle_share(ud, proc_box);
+	} else {
+		/* starting under the lock: two threads never both start one */
+		rc = lease_start_into(ud, gen, &cfg);
+		if (rc == SF_OK) {
+			ud->shared = true;
+			box_ref(ud->box); /* the slot's reference */
+			proc_box = ud->box;
+			proc_box_pid = getpid();
+			started = true;
+		}
 	}
 	pthread_mutex_unlock(&proc_lease_lock);
-	if (results == 1) {
-		lua_pushboolean(L, 1);
-		return 2;
-	}
-	return results;
+	if (rc != SF_OK)
+		return refuse_start(L, rc, &cfg);
+	lua_pushboolean(L, started);
+	return 2;
 }
 
 /* core.process_lease() -> lease | nil: a handle to this process's lease */
 static int l_process_lease(lua_State *L)
 {
-	sf_lease *lease = NULL;
+	llease *ud = handle_push(L, 0);
 
 	pthread_mutex_lock(&proc_lease_lock);
-	if (proc_lease_pid == getpid())
-		lease = proc_lease;
+	if (proc_box && proc_box_pid == getpid())
+		handle_share(ud, proc_box);
 	pthread_mutex_unlock(&proc_lease_lock);
-	if (!lease)
+	if (!ud->box)
 		lua_pushnil(L);
-	else
-		push_shared_handle(L, lease);
 	return 1;
 }
 
-static llease *check_lease(lua_State *L)
+/* The handle's box, for a call on its lease: raises when it is stopped.
+ * The caller checks its other arguments first, then lease_use, and hands
+ * the use back before anything that may raise. */
+static struct lease_box *check_box(lua_State *L)
 {
 	llease *ud = luaL_checkudata(L, 1, LEASE_MT);
 
-	if (!ud->lease)
+	if (!ud->box)
 		luaL_error(L, "the lease is stopped");
-	return ud;
+	return ud->box;
+}
+
+static sf_lease *use_or_raise(lua_State *L, struct lease_box *box)
+{
+	sf_lease *lease = lease_use(box);
+
+	if (!lease)
+		luaL_error(L, "the lease is stopped");
+	return lease;
 }
 
 /* lease:status() -> table; worker is absent when none is held */
 static int l_lease_status(lua_State *L)
 {
-	llease *ud = check_lease(L);
+	struct lease_box *box = check_box(L);
+	sf_lease *lease = use_or_raise(L, box);
 	sf_lease_status st;
 	char session[24];
 
-	sf_lease_status_get(ud->lease, &st);
+	sf_lease_status_get(lease, &st);
+	lease_unuse(box);
 	lua_createtable(L, 0, 20);
 	lua_pushstring(L, sf_lease_state_name(st.state));
 	lua_setfield(L, -2, "state");
@@ -323,39 +500,50 @@ static int l_lease_status(lua_State *L)
 /* lease:park(bool) */
 static int l_lease_park(lua_State *L)
 {
-	llease *ud = check_lease(L);
+	struct lease_box *box = check_box(L);
+	bool parked = sfl_arg_bool(L, 2, "parked");
+	sf_lease *lease = use_or_raise(L, box);
 
-	sf_lease_park(ud->lease, sfl_arg_bool(L, 2, "parked"));
+	sf_lease_park(lease, parked);
+	lease_unuse(box);
 	return 0;
 }
 
-/* lease:stop(): releases the worker node and closes the session; blocks up
- * to about a session timeout. Idempotent. */
+/*
+ * lease:stop(): releases the worker node and closes the session; blocks up
+ * to about a session timeout, after the calls in flight on the lease (a
+ * quarantine request: up to its connect time and a session timeout) have
+ * ended. Idempotent, from any handle to the lease: every handle says "the
+ * lease is stopped" afterwards, and core.process_lease() gives nil.
+ */
 static int l_lease_stop(lua_State *L)
 {
 	llease *ud = luaL_checkudata(L, 1, LEASE_MT);
+	struct lease_box *slot = NULL;
 
-	if (ud->lease) {
-		if (ud->shared) {
-			pthread_mutex_lock(&proc_lease_lock);
-			if (proc_lease == ud->lease)
-				proc_lease = NULL;
-			pthread_mutex_unlock(&proc_lease_lock);
-		}
-		sf_lease_stop(ud->lease);
-		ud->lease = NULL;
+	if (!ud->box)
+		return 0;
+	pthread_mutex_lock(&proc_lease_lock);
+	if (proc_box == ud->box) {
+		slot = proc_box;
+		proc_box = NULL;
 	}
+	pthread_mutex_unlock(&proc_lease_lock);
+	box_stop(ud->box);
+	box_unref(slot); /* the slot's reference; the handle keeps its own */
 	return 0;
 }
 
 /* lease:quarantine_list() -> array of {worker=, record=} | nil, code, detail */
 static int l_lease_quarantine_list(lua_State *L)
 {
-	llease *ud = check_lease(L);
+	struct lease_box *box = check_box(L);
+	sf_lease *lease = use_or_raise(L, box);
 	char buf[16384];
-	int rc = sf_lease_quarantine_list(ud->lease, buf, sizeof buf);
+	int rc = sf_lease_quarantine_list(lease, buf, sizeof buf);
 	lua_Integer n = 0;
 
+	lease_unuse(box);
 	if (rc != SF_OK)
 		return sfl_refuse(L, sf_code_name(rc), NULL, "cannot list the quarantine: %s",
 		                  sf_code_text(rc));
@@ -383,11 +571,12 @@ static int l_lease_quarantine_list(lua_State *L)
 /* lease:quarantine_clear(worker) -> true | nil, code, detail */
 static int l_lease_quarantine_clear(lua_State *L)
 {
-	llease *ud = check_lease(L);
+	struct lease_box *box = check_box(L);
 	int64_t worker = sfl_arg_int_range(L, 2, "worker", 0, SFL_WORKER_MAX);
-	int rc;
+	sf_lease *lease = use_or_raise(L, box);
+	int rc = sf_lease_quarantine_clear(lease, (uint32_t)worker);
 
-	rc = sf_lease_quarantine_clear(ud->lease, (uint32_t)worker);
+	lease_unuse(box);
 	if (rc != SF_OK)
 		return sfl_refuse(L, sf_code_name(rc), NULL, "cannot clear the quarantine of worker %d: %s",
 		                  (int)worker, sf_code_text(rc));
@@ -399,9 +588,13 @@ static int lease_gc(lua_State *L)
 {
 	llease *ud = luaL_checkudata(L, 1, LEASE_MT);
 
-	if (ud->shared)
-		return 0; /* the process lease outlives any one handle */
-	return l_lease_stop(L);
+	/* a handle of its own stops its lease; the process lease outlives any
+	 * one handle (box_unref stops a lease only with its last reference) */
+	if (!ud->shared)
+		l_lease_stop(L);
+	box_unref(ud->box);
+	ud->box = NULL;
+	return 0;
 }
 
 /* ---- asynchronous administration --------------------------------------- */
@@ -412,7 +605,9 @@ static int lease_gc(lua_State *L)
  * runs the call on a thread of its own and returns a request; req:poll()
  * answers nil while it runs, then what the synchronous call would have.
  * The request record is shared by the thread and the userdata; the last
- * one to let go frees it.
+ * one to let go frees it. The thread holds a reference to the lease's box
+ * and a use of the lease, taken before lease:admin returns: a stop waits
+ * for the call to end, and the box outlives it.
  */
 struct admin_req {
 	pthread_mutex_t lock;
@@ -420,6 +615,7 @@ struct admin_req {
 	bool       done;
 	bool       list;
 	uint32_t   worker;
+	struct lease_box *box;   /* the thread's: a reference and a use */
 	sf_lease  *lease;
 	int        rc;
 	char       text[16384];
@@ -451,6 +647,8 @@ static void *admin_thread(void *arg)
 		rc = sf_lease_quarantine_list(req->lease, req->text, sizeof req->text);
 	else
 		rc = sf_lease_quarantine_clear(req->lease, req->worker);
+	lease_unuse(req->box);
+	box_unref(req->box);
 	pthread_mutex_lock(&req->lock);
 	req->rc = rc;
 	req->done = true;
@@ -462,29 +660,35 @@ static void *admin_thread(void *arg)
 /* lease:admin("quarantine_list") | lease:admin("quarantine_clear", worker) -> request */
 static int l_lease_admin(lua_State *L)
 {
-	llease *ud = check_lease(L);
 	static const char *const ops[] = { "quarantine_list", "quarantine_clear", NULL };
+	struct lease_box *box = check_box(L);
 	int op = luaL_checkoption(L, 2, NULL, ops);
+	uint32_t worker = op == 1 ? (uint32_t)sfl_arg_int_range(L, 3, "worker", 0, SFL_WORKER_MAX) : 0;
+	ladmin *h = sfl_newuserdata(L, sizeof *h);
 	struct admin_req *req;
 	pthread_attr_t attr;
 	sigset_t all, old;
 	pthread_t tid;
-	ladmin *h;
 	int rc;
 
-	uint32_t worker = op == 1 ? (uint32_t)sfl_arg_int_range(L, 3, "worker", 0, SFL_WORKER_MAX) : 0;
-
+	h->req = NULL;
+	luaL_setmetatable(L, ADMIN_MT);
 	req = calloc(1, sizeof *req);
 	if (!req)
 		return luaL_error(L, "out of memory");
+	req->lease = lease_use(box);
+	if (!req->lease) {
+		free(req);
+		return luaL_error(L, "the lease is stopped");
+	}
+	/* no raise from here on: the use is handed back by the thread */
+	box_ref(box);
+	req->box = box;
 	req->worker = worker;
 	pthread_mutex_init(&req->lock, NULL);
 	req->refs = 2;
 	req->list = op == 0;
-	req->lease = ud->lease;
-	h = sfl_newuserdata(L, sizeof *h);
 	h->req = req;
-	luaL_setmetatable(L, ADMIN_MT);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	sigfillset(&all);
@@ -493,6 +697,8 @@ static int l_lease_admin(lua_State *L)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
+		lease_unuse(box);
+		box_unref(box);
 		req->done = true;
 		req->rc = SF_E_NOMEM;
 		admin_release(req); /* the thread's reference */
@@ -542,8 +748,14 @@ static int admin_gc(lua_State *L)
 static int lease_tostring(lua_State *L)
 {
 	llease *ud = luaL_checkudata(L, 1, LEASE_MT);
+	bool running = false;
 
-	lua_pushfstring(L, "snowflake.lease (%s)", ud->lease ? "running" : "stopped");
+	if (ud->box) {
+		pthread_mutex_lock(&ud->box->lock);
+		running = ud->box->lease && !ud->box->stopping;
+		pthread_mutex_unlock(&ud->box->lock);
+	}
+	lua_pushfstring(L, "snowflake.lease (%s)", running ? "running" : "stopped");
 	return 1;
 }
 
