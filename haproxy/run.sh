@@ -40,7 +40,8 @@ trap 'exit 143' TERM
 
 zk_hosts=${ZK_HOSTS:-}
 if [ -z "$zk_hosts" ]; then
-	. "$top/tests/lib/zk.sh"
+	# shellcheck source=haproxy/zookeeper.sh
+	. "$top/haproxy/zookeeper.sh"
 	# session timeouts of 1..10 s are negotiable with a 500 ms tick
 	export ZK_TICK_MS=${ZK_TICK_MS:-500}
 	if ! zk_hosts=$(zk_start "$run_dir/zk"); then

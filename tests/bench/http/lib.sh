@@ -3,7 +3,7 @@
 # investigation script (tests/bench/http/experiments.sh) share.
 #
 #   hb_init                      scratch dir, checks, EXIT trap (stops everything by PID)
-#   hb_start_zk                  a ZooKeeper for the bench alone (tests/lib/zk.sh)
+#   hb_start_zk                  a ZooKeeper for the bench alone (haproxy/zookeeper.sh)
 #   hb_start_service NAME        the real service via haproxy/run.sh (its CONFIG: see
 #                                hb_write_service_config)
 #   hb_start_variant NAME KIND FRONTEND
@@ -28,8 +28,8 @@ HB_THREADS=${HTTP_BENCH_THREADS:-2}
 HB_WRK_THREADS=${HTTP_BENCH_WRK_THREADS:-1}
 HB_STATE_AHEAD_MS=${HTTP_BENCH_STATE_AHEAD_MS:-1500}
 
-# shellcheck source=tests/lib/zk.sh
-. "$HB_TOP/tests/lib/zk.sh"
+# shellcheck source=haproxy/zookeeper.sh
+. "$HB_TOP/haproxy/zookeeper.sh"
 
 hb_say() { printf '# %s\n' "$*"; }
 hb_err() { printf 'http_bench: %s\n' "$*" >&2; }
