@@ -21,8 +21,9 @@
 # the bridge with them. At start, namespaces of the same prefix left by a drill that is no longer
 # running are cleaned the same way. A watchdog ends the drill after TIME_LIMIT_S.
 #
-# Output: "ok ..." / "not ok ..." (counted by tests/tools/run-c.sh), "DRILL <drill> <figure>
-# <value>" for figures, "# ..." diagnostics. dr_done ends the script (exit 1 if anything failed).
+# Output: tests/lib/suite.sh's ok / not_ok / check / diag / fatal; figures as "DRILL <drill>
+# <figure> <value>" (run-all.sh's table reads them). dr_done ends the script (exit 1 if anything
+# failed).
 # Set DRILL_KEEP=1 to keep the temp dir ($T) with every log; it is kept anyway when a check failed.
 # shellcheck disable=SC2034 # variables used by the sourcing scripts
 
@@ -30,8 +31,8 @@ set -u
 
 DR_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DR_REPO=$(cd "$DR_HERE/../.." && pwd)
-# shellcheck source=tests/lib/proc.sh
-. "$DR_REPO/tests/lib/proc.sh"
+# shellcheck source=tests/lib/suite.sh
+. "$DR_REPO/tests/lib/suite.sh"
 # shellcheck source=haproxy/zookeeper.sh
 . "$DR_REPO/haproxy/zookeeper.sh"
 BUILD=${BUILD:-$DR_REPO/build}
@@ -51,22 +52,16 @@ DR_MARGIN_MS=500
 DR_TICK_MS=200
 
 T=
-dr_name=
-dr_failed=0
-dr_passed=0
+# the names these had before tests/lib/suite.sh
+declare -n dr_name=suite_name dr_passed=suite_passed dr_failed=suite_failed
 dr_pids=()     # every process we started, as PID:STARTTIME (each one leads its own process group)
 dr_hosts=()    # namespaces created, by host name
 DR_ZK_HOSTS=
 DR_ZK_N=0
 dr_watchdog=
 
-ok() { printf 'ok %s\n' "$*"; dr_passed=$((dr_passed + 1)); }
-not_ok() { printf 'not ok %s\n' "$*"; dr_failed=$((dr_failed + 1)); }
-diag() { printf '# %s\n' "$*"; }
-figure() { printf 'DRILL %s %s %s\n' "$dr_name" "$1" "$2"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
-# fatal WHAT: a step the rest depends on failed
-fatal() { not_ok "$*"; exit 1; }
+# figure NAME VALUE: the drills' figures are "DRILL <drill> NAME VALUE" lines
+figure() { printf 'DRILL %s %s %s\n' "$suite_name" "$1" "$2"; }
 
 ns() { printf '%s-%s\n' "$DR_PREFIX" "$1"; }
 # nsx HOST CMD...: run CMD inside HOST's namespace
@@ -163,7 +158,7 @@ dr_cleanup() {
 	for h in "${dr_hosts[@]}"; do dr_ns_purge "$DR_PREFIX-$h"; done
 	wait 2>/dev/null
 	if [[ -n $T ]]; then
-		if ((rc != 0 || dr_failed > 0)) || [[ ${DRILL_KEEP:-0} == 1 ]]; then
+		if ((rc != 0 || suite_failed > 0)) || [[ ${DRILL_KEEP:-0} == 1 ]]; then
 			echo "# kept $T" >&2
 		else
 			rm -rf "$T"
@@ -172,11 +167,7 @@ dr_cleanup() {
 	exit "$rc"
 }
 
-dr_done() {
-	diag "$dr_name: $dr_passed passed, $dr_failed failed"
-	((dr_failed == 0))
-	exit $?
-}
+dr_done() { suite_done; }
 
 # dr_build_client: builds tests/drills/client.c into $DR_CLIENT when missing or older
 dr_build_client() {
@@ -193,34 +184,34 @@ dr_build_client() {
 
 # dr_init NAME [TIME_LIMIT_S=150]
 dr_init() {
-	dr_name=$1
+	suite_name=$1
 	local limit=${2:-150} tool
 	if [[ $(id -u) != 0 ]]; then
-		echo "not ok $dr_name: the drills need root (network namespaces)"
+		echo "not ok $suite_name: the drills need root (network namespaces)"
 		exit 1
 	fi
 	for tool in ip keepalived haproxy curl socat lua5.4 lua5.3 java setsid cc; do
-		command -v "$tool" >/dev/null 2>&1 || { echo "not ok $dr_name: $tool is installed"; exit 1; }
+		command -v "$tool" >/dev/null 2>&1 || { echo "not ok $suite_name: $tool is installed"; exit 1; }
 	done
 	[[ -f $BUILD/lua5.3/snowflake/core.so ]] ||
-		{ echo "not ok $dr_name: the Lua 5.3 module is built ($BUILD/lua5.3/snowflake/core.so; make all)"; exit 1; }
-	T=$(mktemp -d "${TMPDIR:-/tmp}/$DR_PREFIX-$dr_name.XXXXXX") || { echo "not ok $dr_name: mktemp"; exit 1; }
+		{ echo "not ok $suite_name: the Lua 5.3 module is built ($BUILD/lua5.3/snowflake/core.so; make all)"; exit 1; }
+	T=$(mktemp -d "${TMPDIR:-/tmp}/$DR_PREFIX-$suite_name.XXXXXX") || { echo "not ok $suite_name: mktemp"; exit 1; }
 	: >"$T/events"
 	trap dr_cleanup EXIT
 	trap 'exit 130' INT
-	trap 'echo "not ok $dr_name: stopped (time limit or signal)"; exit 143' TERM
+	trap 'echo "not ok $suite_name: stopped (time limit or signal)"; exit 143' TERM
 	dr_clean_stale
 	local load
 	read -r load _ </proc/loadavg
-	diag "$dr_name: load average $load on $(nproc) cores (the timing figures assume a host that is not saturated)"
-	dr_build_client || { echo "not ok $dr_name: the drill client builds"; exit 1; }
+	diag "$suite_name: load average $load on $(nproc) cores (the timing figures assume a host that is not saturated)"
+	dr_build_client || { echo "not ok $suite_name: the drill client builds"; exit 1; }
 	# the watchdog: polls once a second, so it never outlives us by more than that
 	(
 		for ((i = 0; i < limit; i++)); do
 			sleep 1
 			kill -0 $$ 2>/dev/null || exit 0
 		done
-		echo "# $dr_name: time limit of ${limit}s reached" >&2
+		echo "# $suite_name: time limit of ${limit}s reached" >&2
 		kill -TERM $$ 2>/dev/null
 	) &
 	dr_watchdog=$!
@@ -346,19 +337,12 @@ dr_zk_leader() { zk_ensemble_leader "$DR_ZK_DIR"; }
 
 # hap_config HOST [LUA_SECTION_LINE...]: the host's Lua config (lease on the drill ZooKeeper)
 hap_config() {
-	local h=$1 s
+	local h=$1
 	shift
 	mkdir -p "$T/$h/state"
-	{
-		echo "-- written by tests/drills/lib.sh"
-		echo "return {"
-		echo "  lease = { zk_hosts = \"$DR_ZK_HOSTS\", root = \"/snowflake/drill\", node_name = \"$h\","
-		echo "            session_timeout_ms = $DR_SESSION_MS, margin_ms = $DR_MARGIN_MS,"
-		echo "            reclaim_delay_ms = 1000 },"
-		echo "  state = { dir = \"$T/$h/state\" },"
-		for s in "$@"; do echo "  $s,"; done
-		echo "}"
-	} >"$T/$h/snowflake.conf.lua"
+	lua_config "$T/$h/snowflake.conf.lua" \
+		"lease = { zk_hosts = \"$DR_ZK_HOSTS\", root = \"/snowflake/drill\", node_name = \"$h\", session_timeout_ms = $DR_SESSION_MS, margin_ms = $DR_MARGIN_MS, reclaim_delay_ms = 1000 }" \
+		"state = { dir = \"$T/$h/state\" }" "$@"
 }
 
 # hap_start HOST [VAR=value...]: haproxy/run.sh in HOST's namespace, bound to 0.0.0.0:8080 (so it

@@ -30,6 +30,9 @@ HB_STATE_AHEAD_MS=${HTTP_BENCH_STATE_AHEAD_MS:-1500}
 
 # shellcheck source=haproxy/zookeeper.sh
 . "$HB_TOP/haproxy/zookeeper.sh"
+# lua_config, the Lua config writer every suite uses
+# shellcheck source=tests/lib/suite.sh
+. "$HB_TOP/tests/lib/suite.sh"
 
 hb_say() { printf '# %s\n' "$*"; }
 hb_err() { printf 'http_bench: %s\n' "$*" >&2; }
@@ -215,14 +218,8 @@ hb_cpu_ticks() {
 #    > 250 ms on a busy machine refuses requests with 503 hwm_stalled, which wrk counts as
 #    (fast) requests; 5000 only makes those stores rarer. Set 500 to bench the default.
 hb_write_service_config() {
-	cat >"$1" <<-EOF
-		-- written by tests/bench/http/lib.sh
-		return {
-		  lease = { zk_hosts = "$HB_ZK_HOSTS", root = "/snowflake/bench" },
-		  state = { dir = "$2", ahead_ms = $HB_STATE_AHEAD_MS },
-		  limits = { rate_per_10s = 100000000 },
-		}
-	EOF
+	lua_config "$1" "lease = { zk_hosts = \"$HB_ZK_HOSTS\", root = \"/snowflake/bench\" }" \
+		"state = { dir = \"$2\", ahead_ms = $HB_STATE_AHEAD_MS }" 'limits = { rate_per_10s = 100000000 }'
 }
 
 # hb_start_service NAME: the real service, started by haproxy/run.sh with its own config
