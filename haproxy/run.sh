@@ -22,6 +22,7 @@ say() { printf 'edge-snowflake: %s\n' "$*" >&2; }
 
 haproxy_pid=
 started_zk=
+# shellcheck disable=SC2317 # the EXIT trap runs it
 cleanup() {
 	trap - INT TERM EXIT
 	if [ -n "$haproxy_pid" ] && kill -0 "$haproxy_pid" 2>/dev/null; then

@@ -25,7 +25,9 @@ pf=$(dr_zk_pid "$follower") || fatal "ZooKeeper server z$follower runs"
 ev loss
 kill -KILL -- "-$pl" "-$pf"
 loss_mono=$EV_MONO loss_wall=$EV_WALL
-dr_zk_kill "$leader" && dr_zk_kill "$follower" || not_ok "the two ZooKeeper servers are gone"
+if ! { dr_zk_kill "$leader" && dr_zk_kill "$follower"; }; then
+	not_ok "the two ZooKeeper servers are gone"
+fi
 # the killed servers' sockets close only when their JVMs have finished exiting: until then the
 # survivor may still answer keep-alives, each of which extends the fence
 now
@@ -52,7 +54,9 @@ else
 fi
 ev restart
 restart_mono=$EV_MONO
-dr_zk_start "$leader" && dr_zk_start "$follower" || not_ok "the two ZooKeeper servers start again"
+if ! { dr_zk_start "$leader" && dr_zk_start "$follower"; }; then
+	not_ok "the two ZooKeeper servers start again"
+fi
 if dr_zk_wait_quorum 30000; then
 	ev quorum
 	# the quorum formed after the last poll that did not see it: time the resumption from there
@@ -70,7 +74,7 @@ sleep 2
 kill -TERM "$client" 2>/dev/null
 client_wait "$client" 5000 || not_ok "the client ends"
 
-analyze --phase loss:$loss_mono:$restart_mono "$T/vip.log" ||
+analyze --phase "loss:$loss_mono:$restart_mono" "$T/vip.log" ||
 	fatal "the client log is readable"
 figure ids_received "${A[ids]}"
 figure failed_requests "${A[phase_loss_failed]}"
@@ -79,7 +83,7 @@ figure first_503_after_loss_ms "${A[phase_loss_first_503_ms]}"
 latest=${A[phase_loss_max_ts]}
 [[ $latest != none ]] && figure latest_id_vs_loss_ms $((latest - loss_wall / 1000))
 # the first answer with an ID after the quorum formed (none can come before: no registry)
-first_ok=$(awk -v q=$quorum_mono '$1 == "I" && $3 >= q { print $3; exit }' "$T/vip.log")
+first_ok=$(awk -v q="$quorum_mono" '$1 == "I" && $3 >= q { print $3; exit }' "$T/vip.log")
 r=$([[ -n $first_ok ]] && awk -v a="$first_ok" -v q="$quorum_mono" 'BEGIN { printf "%.1f", (a - q) / 1000 }' || echo none)
 figure resume_after_quorum_ms "$r"
 figure resume_after_restart_ms \

@@ -9,10 +9,10 @@ end
 local snowflake = require "snowflake"
 local core = require "snowflake.core"
 local logs = {}
-local function log(level, line) logs[#logs + 1] = line end
+local function log(_, line) logs[#logs + 1] = line end
 
 local t0 = core.mono_ns()
-local node, code, detail = snowflake.start({
+local node, _, detail = snowflake.start({
   lease = { zk_hosts = hosts, root = root, session_timeout_ms = 2000, margin_ms = 500 },
   state = { dir = state_dir },
 }, { log = log })
@@ -41,9 +41,9 @@ check(found_claim, "the lease's log lines reach the log function")
 
 local bad, bcode, bdetail = snowflake.start{ lease = { zk_host = "x" } }
 check(bad == nil and bcode == "invalid_config" and bdetail:find("lease.zk_host", 1, true), "an unknown key is named", bdetail)
-bad, bcode, bdetail = snowflake.start{ state = { ahead_ms = 1.5 } }
+bad, _, bdetail = snowflake.start{ state = { ahead_ms = 1.5 } }
 check(bad == nil and bdetail:find("state.ahead_ms", 1, true), "a float where an integer is needed is named", bdetail)
-bad, bcode, bdetail = snowflake.start{ layout = { worker_bits = 11 } }
+bad, _, bdetail = snowflake.start{ layout = { worker_bits = 11 } }
 check(bad == nil and bdetail:find("layout.", 1, true), "widths not summing to 63 are named", bdetail)
 bad, bcode, bdetail = snowflake.start{ lease = { zk_hosts = hosts, root = root }, state = { dir = state_dir } }
 check(bad == nil and bcode == "invalid_argument", "a second node in the same process is refused", bdetail)
@@ -65,7 +65,7 @@ end
 check(resumed and resumed > ids[500], "unpark: minting resumes above everything before")
 
 check(node:set("clock.max_wait_ms", 50) == true, "clock.max_wait_ms can be set at runtime")
-local sok, scode, sdetail = node:set("layout.worker_bits", 3)
+local sok, _, sdetail = node:set("layout.worker_bits", 3)
 check(sok == nil and sdetail:find("runtime", 1, true), "layout.worker_bits cannot", sdetail)
 
 -- the clock ladder: an operator's function that refuses every regression
