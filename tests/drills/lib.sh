@@ -300,7 +300,8 @@ dr_zk_kill() { zk_kill "$(dr_zk_dir "$1")"; }
 dr_zk_pid() { zk_pid "$(dr_zk_dir "$1")"; }
 
 # dr_zk_mode K: leader | follower | standalone | no-quorum | paused | down
-dr_zk_mode() { zk_mode "$(dr_zk_dir "$1")"; }
+# (no subshell for the directory: the quorum wait polls this)
+dr_zk_mode() { if ((DR_ZK_N == 1)); then zk_mode "$DR_ZK_DIR"; else zk_mode "$DR_ZK_DIR/n$1"; fi; }
 
 # dr_zk_serving_count: how many servers serve (leader/follower/standalone)
 dr_zk_serving_count() {
