@@ -96,7 +96,7 @@ fi
 # shellcheck disable=SC2086
 ${HAPROXY_ENV_PREFIX:-} haproxy -W -db -f "$top/haproxy/haproxy.cfg" -p "$run_dir/haproxy.pid" &
 haproxy_pid=$!
-say "HAProxy (pid $haproxy_pid) serving http://$SF_BIND  (CLI: socat - UNIX:$SF_SOCKET)"
+say "HAProxy (pid $haproxy_pid) serving http://$SF_BIND  (CLI: socat - UNIX:$SF_SOCKET; stop: Ctrl-C or kill $$)"
 wait "$haproxy_pid"
 status=$?
 haproxy_pid=
