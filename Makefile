@@ -175,7 +175,7 @@ bench: deps $(BUILD)/bench/bench_core lua ## print the benchmark table (BENCH na
 
 PORT ?= 8080
 run: deps all ## start ZooKeeper and HAProxy serving the API on 127.0.0.1:$(PORT), in the foreground
-	@PORT=$(PORT) haproxy/run.sh
+	@PORT=$(PORT) exec haproxy/run.sh
 
 # ---- install -------------------------------------------------------------
 

@@ -22,6 +22,7 @@ say() { printf 'edge-snowflake: %s\n' "$*" >&2; }
 
 haproxy_pid=
 started_zk=
+# shellcheck disable=SC2317 # the EXIT trap runs it
 cleanup() {
 	trap - INT TERM EXIT
 	if [ -n "$haproxy_pid" ] && kill -0 "$haproxy_pid" 2>/dev/null; then
@@ -40,7 +41,8 @@ trap 'exit 143' TERM
 
 zk_hosts=${ZK_HOSTS:-}
 if [ -z "$zk_hosts" ]; then
-	. "$top/tests/lib/zk.sh"
+	# shellcheck source=haproxy/zookeeper.sh
+	. "$top/haproxy/zookeeper.sh"
 	# session timeouts of 1..10 s are negotiable with a 500 ms tick
 	export ZK_TICK_MS=${ZK_TICK_MS:-500}
 	if ! zk_hosts=$(zk_start "$run_dir/zk"); then
@@ -94,7 +96,7 @@ fi
 # shellcheck disable=SC2086
 ${HAPROXY_ENV_PREFIX:-} haproxy -W -db -f "$top/haproxy/haproxy.cfg" -p "$run_dir/haproxy.pid" &
 haproxy_pid=$!
-say "HAProxy (pid $haproxy_pid) serving http://$SF_BIND  (CLI: socat - UNIX:$SF_SOCKET)"
+say "HAProxy (pid $haproxy_pid) serving http://$SF_BIND  (CLI: socat - UNIX:$SF_SOCKET; stop: Ctrl-C or kill $$)"
 wait "$haproxy_pid"
 status=$?
 haproxy_pid=

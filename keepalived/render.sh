@@ -41,8 +41,8 @@ case $host$iface$src$vip$url$state$notify$vrid$prio in
 esac
 case $vrid in *[!0-9]*) die "--vrid must be 1..255" ;; esac
 case $prio in *[!0-9]*) die "--priority must be 1..254" ;; esac
-[ "$vrid" -ge 1 ] && [ "$vrid" -le 255 ] || die "--vrid must be 1..255"
-[ "$prio" -ge 51 ] && [ "$prio" -le 254 ] || die "--priority must be 51..254 (each failing check takes 50)"
+if [ "$vrid" -lt 1 ] || [ "$vrid" -gt 255 ]; then die "--vrid must be 1..255"; fi
+if [ "$prio" -lt 51 ] || [ "$prio" -gt 254 ]; then die "--priority must be 51..254 (each failing check takes 50)"; fi
 [ -r "$template" ] || die "no template $template"
 # the peers block is multi-line: substitute it with awk, the rest with sed
 sed -e "s|@HOST@|$host|g" -e "s|@IFACE@|$iface|g" -e "s|@SRC_IP@|$src|g" -e "s|@VIP@|$vip|g" \

@@ -5,6 +5,8 @@
 # not, touch ZooKeeper.)
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/lib/suite.sh
+. "$top/tests/lib/suite.sh"
 work=$(mktemp -d /tmp/sf-cfgcheck.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -19,15 +21,16 @@ expect() {
 	out=$(haproxy -c -f "$cfg" 2>&1) || status=$?
 	if { [ "$want" = pass ] && [ "$status" -eq 0 ]; } ||
 	   { [ "$want" = fail ] && [ "$status" -ne 0 ] && grep -q -- "$pattern" <<<"$out"; }; then
-		echo "ok $what"
+		ok "$what"
 	else
-		echo "not ok $what"; echo "$out" | tail -5
+		not_ok "$what"
+		echo "$out" | tail -5
 	fi
 }
 
-printf 'return { clock = { max_wait_ms = 50 }, lease = { zk_hosts = "127.0.0.1:1" } }\n' >"$work/good.lua"
-printf 'return { clock = { max_wait_msec = 50 } }\n' >"$work/bad.lua"
-printf 'return { layout = { worker_bits = 9 } }\n' >"$work/bad2.lua"
+lua_config "$work/good.lua" 'clock = { max_wait_ms = 50 }' 'lease = { zk_hosts = "127.0.0.1:1" }'
+lua_config "$work/bad.lua" 'clock = { max_wait_msec = 50 }'
+lua_config "$work/bad2.lua" 'layout = { worker_bits = 9 }'
 for cfg in "$top"/haproxy/*.cfg; do
 	name=${cfg#"$top"/}
 	expect "$cfg" "" pass "" "haproxy -c passes on $name (defaults)"
@@ -37,3 +40,4 @@ for cfg in "$top"/haproxy/*.cfg; do
 	expect "$cfg" "$work/bad2.lua" fail 'layout.sequence_bits' \
 		"haproxy -c refuses a layout whose widths do not sum to 63 on $name, naming the key"
 done
+suite_done

@@ -26,7 +26,7 @@ if hap_wait "$ACT" 200 15000; then ok "$ACT serves again after the restart (work
 dr_rejoined_as_backup 1
 client_wait "$LOAD_PID" 15000 || not_ok "the client ends within its bound"
 
-analyze --phase kill:$kill_mono:$EV_MONO "$T/vip.log" || fatal "the client log is readable"
+analyze --phase "kill:$kill_mono:$EV_MONO" "$T/vip.log" || fatal "the client log is readable"
 window=${A[phase_kill_window_ms]}
 figure error_window_ms "$window"
 figure failed_requests "${A[phase_kill_failed]}"

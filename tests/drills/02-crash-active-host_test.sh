@@ -38,7 +38,7 @@ fi
 dr_rejoined_as_backup 0.5
 client_wait "$LOAD_PID" 16000 || not_ok "the client ends within its bound"
 
-analyze --phase cut:$cut_mono:$restore_mono "$T/vip.log" || fatal "the client log is readable"
+analyze --phase "cut:$cut_mono:$restore_mono" "$T/vip.log" || fatal "the client log is readable"
 window=${A[phase_cut_window_ms]}
 figure error_window_ms "$window"
 figure failed_requests "${A[phase_cut_failed]}"

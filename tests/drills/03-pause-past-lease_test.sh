@@ -41,7 +41,7 @@ if hap_wait "$ACT" 200 10000; then
 else
 	not_ok "$ACT serves again after the thaw"
 fi
-dr_rejoined_as_backup
+dr_rejoined_as_backup 0
 client_wait "$direct" 5000 || not_ok "the direct client ends within its bound"
 client_wait "$LOAD_PID" 16000 || not_ok "the client ends within its bound"
 
@@ -49,12 +49,12 @@ analyze "$T/direct.log" || fatal "the direct client's log is readable"
 diag "direct probe of $ACT after the thaw: ${A[ids]} IDs (by worker: ${A[workers]}), errors: ${A[errors_by]}"
 direct_refusals=$(grep -c '^E .* http 503:' "$T/direct.log")
 figure direct_503_after_thaw "$direct_refusals"
-analyze --phase stop:$stop_mono:$cont_mono "$T/vip.log" || fatal "the client log is readable"
+analyze --phase "stop:$stop_mono:$cont_mono" "$T/vip.log" || fatal "the client log is readable"
 window=${A[phase_stop_window_ms]}
 figure error_window_ms "$window"
 figure failed_requests "${A[phase_stop_failed]}"
 bound=$((stop_wall / 1000 + DR_SESSION_MS))
-analyze --fence paused:$W_ACT:$bound "$T/vip.log" "$T/direct.log" || fatal "the client logs are readable"
+analyze --fence "paused:$W_ACT:$bound" "$T/vip.log" "$T/direct.log" || fatal "the client logs are readable"
 figure ids_received "${A[ids]}"
 figure late_ids_of_paused_worker "${A[fence_paused_late_ids]}"
 figure paused_worker_last_id_vs_bound_ms "${A[fence_paused_last_ms]}"

@@ -11,7 +11,7 @@ dr_init zookeeper-quorum-loss 150
 RESUME_TARGET_MS=${RESUME_TARGET_MS:-2000}
 
 dr_standard_up 3
-leader=$(zk_leader) || fatal "the ensemble has a leader"
+leader=$(dr_zk_leader) || fatal "the ensemble has a leader"
 follower=
 for k in 1 2 3; do [[ $k != "$leader" ]] && { follower=$k; break; }; done
 diag "ZooKeeper leader z$leader, killing it and z$follower"
@@ -20,12 +20,14 @@ client_start vip "$VIP" 40000 -c 4 -r 500 || fatal "the client starts"
 client=$CLIENT_PID
 sleep 4
 dr_pick_active
-read -r pl <"$T/z$leader/zk.pid"
-read -r pf <"$T/z$follower/zk.pid"
+pl=$(dr_zk_pid "$leader") || fatal "ZooKeeper server z$leader runs"
+pf=$(dr_zk_pid "$follower") || fatal "ZooKeeper server z$follower runs"
 ev loss
 kill -KILL -- "-$pl" "-$pf"
 loss_mono=$EV_MONO loss_wall=$EV_WALL
-zk_kill "$leader" && zk_kill "$follower" || not_ok "the two ZooKeeper servers are gone"
+if ! { dr_zk_kill "$leader" && dr_zk_kill "$follower"; }; then
+	not_ok "the two ZooKeeper servers are gone"
+fi
 # the killed servers' sockets close only when their JVMs have finished exiting: until then the
 # survivor may still answer keep-alives, each of which extends the fence
 now
@@ -33,7 +35,7 @@ gone_wall=$NOW_WALL
 figure servers_gone_after_kill_ms $(((gone_wall - loss_wall) / 1000))
 # past every fence: session timeout + 1 s
 sleep "$(awk -v ms=$((DR_SESSION_MS + 1000 - $(ms_since "$loss_mono"))) 'BEGIN { printf "%.3f", (ms > 0 ? ms : 0) / 1000 }')"
-serving=$(zk_serving_count)
+serving=$(dr_zk_serving_count)
 check "the surviving ZooKeeper server no longer serves (no quorum): $serving serving" test "$serving" = 0
 for h in p1 p2; do
 	code=$(hap_code "$h" /health)
@@ -52,11 +54,13 @@ else
 fi
 ev restart
 restart_mono=$EV_MONO
-zk_launch "$leader" && zk_launch "$follower" || not_ok "the two ZooKeeper servers start again"
-if zk_wait_quorum 30000; then
+if ! { dr_zk_start "$leader" && dr_zk_start "$follower"; }; then
+	not_ok "the two ZooKeeper servers start again"
+fi
+if dr_zk_wait_quorum 30000; then
 	ev quorum
 	# the quorum formed after the last poll that did not see it: time the resumption from there
-	quorum_mono=$ZK_NO_QUORUM_MONO
+	quorum_mono=$DR_ZK_NO_QUORUM_MONO
 	((quorum_mono < restart_mono)) && quorum_mono=$restart_mono
 	ok "the ensemble has a quorum again after $(((EV_MONO - restart_mono) / 1000)) ms (formed after $(((quorum_mono - restart_mono) / 1000)) ms)"
 	figure quorum_back_ms $(((quorum_mono - restart_mono) / 1000))
@@ -70,7 +74,7 @@ sleep 2
 kill -TERM "$client" 2>/dev/null
 client_wait "$client" 5000 || not_ok "the client ends"
 
-analyze --phase loss:$loss_mono:$restart_mono "$T/vip.log" ||
+analyze --phase "loss:$loss_mono:$restart_mono" "$T/vip.log" ||
 	fatal "the client log is readable"
 figure ids_received "${A[ids]}"
 figure failed_requests "${A[phase_loss_failed]}"
@@ -79,7 +83,7 @@ figure first_503_after_loss_ms "${A[phase_loss_first_503_ms]}"
 latest=${A[phase_loss_max_ts]}
 [[ $latest != none ]] && figure latest_id_vs_loss_ms $((latest - loss_wall / 1000))
 # the first answer with an ID after the quorum formed (none can come before: no registry)
-first_ok=$(awk -v q=$quorum_mono '$1 == "I" && $3 >= q { print $3; exit }' "$T/vip.log")
+first_ok=$(awk -v q="$quorum_mono" '$1 == "I" && $3 >= q { print $3; exit }' "$T/vip.log")
 r=$([[ -n $first_ok ]] && awk -v a="$first_ok" -v q="$quorum_mono" 'BEGIN { printf "%.1f", (a - q) / 1000 }' || echo none)
 figure resume_after_quorum_ms "$r"
 figure resume_after_restart_ms \

@@ -23,8 +23,7 @@ echo "+0" >"$T/p2/faketime.rc"
 DR_HAP_ENV=(HAPROXY_ENV_PREFIX="$(faketime_prefix "$T/%h/faketime.rc")")
 dr_standard_up 1
 for h in p1 p2; do
-	grep -q libfaketime "/proc/$(hap_master $h)/maps" && ok "$h's HAProxy runs with libfaketime preloaded" ||
-		not_ok "$h's HAProxy runs with libfaketime preloaded"
+	check "$h's HAProxy runs with libfaketime preloaded" grep -q libfaketime "/proc/$(hap_master "$h")/maps"
 done
 
 # a lighter load than the other drills: libfaketime re-reads its file on every clock read
@@ -71,8 +70,8 @@ r=$(hap_cli "$SBY" snowflake unpark)
 kill -TERM "$LOAD_PID" 2>/dev/null
 client_wait "$LOAD_PID" 5000 || not_ok "the client ends"
 
-analyze --phase step:$step_mono:$park_mono --worker-phase before:$W_ACT:0:$step_mono \
-	--worker-phase after:$W_ACT:$park_mono:$((EV_MONO + 10000000)) "$T/vip.log" || fatal "the client log is readable"
+analyze --phase "step:$step_mono:$park_mono" --worker-phase "before:$W_ACT:0:$step_mono" \
+	--worker-phase "after:$W_ACT:$park_mono:$((EV_MONO + 10000000))" "$T/vip.log" || fatal "the client log is readable"
 window=${A[phase_step_window_ms]}
 figure error_window_ms "$window"
 figure failed_requests "${A[phase_step_failed]}"

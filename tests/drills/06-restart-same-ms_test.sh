@@ -66,12 +66,12 @@ kill -TERM "$client" "$direct" 2>/dev/null
 client_wait "$client" 5000 || not_ok "the client ends"
 client_wait "$direct" 5000 || not_ok "the direct client ends"
 
-analyze --layout "$SEQ_BITS:$WORKER_BITS" --phase kill:$kill_mono:$park_mono "$T/vip.log" ||
+analyze --layout "$SEQ_BITS:$WORKER_BITS" --phase "kill:$kill_mono:$park_mono" "$T/vip.log" ||
 	fatal "the client log is readable"
 figure error_window_ms "${A[phase_kill_window_ms]}"
 figure failed_requests "${A[phase_kill_failed]}"
-analyze --layout "$SEQ_BITS:$WORKER_BITS" --worker-phase before:$W_ACT:0:$restart_mono \
-	--worker-phase after:$W_ACT:$restart_mono:$EV_MONO "$T/vip.log" "$T/direct.log" || fatal "the client logs are readable"
+analyze --layout "$SEQ_BITS:$WORKER_BITS" --worker-phase "before:$W_ACT:0:$restart_mono" \
+	--worker-phase "after:$W_ACT:$restart_mono:$EV_MONO" "$T/vip.log" "$T/direct.log" || fatal "the client logs are readable"
 figure ids_received "${A[ids]}"
 diag "both clients: errors by kind: ${A[errors_by]}; IDs by worker: ${A[workers]}"
 first_direct=$(awk '$1 == "I" { print $3; exit }' "$T/direct.log")

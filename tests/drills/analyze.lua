@@ -113,7 +113,7 @@ for _, path in ipairs(files) do
         nodes[node] = (nodes[node] or 0) + 1
       end
     elseif kind == "E" then
-      local s, e, conn, k, d = line:match("^E (%d+) (%d+) (%d+) (%S+) (%S+)")
+      local s, e, _, k, d = line:match("^E (%d+) (%d+) (%d+) (%S+) (%S+)")
       if s then
         local key = k == "http" and ("http_" .. d) or k
         errs[#errs + 1] = { s = int(s, "start"), e = int(e, "end"), kind = k, detail = d }

@@ -21,8 +21,9 @@
 # the bridge with them. At start, namespaces of the same prefix left by a drill that is no longer
 # running are cleaned the same way. A watchdog ends the drill after TIME_LIMIT_S.
 #
-# Output: "ok ..." / "not ok ..." (counted by tests/tools/run-c.sh), "DRILL <drill> <figure>
-# <value>" for figures, "# ..." diagnostics. dr_done ends the script (exit 1 if anything failed).
+# Output: tests/lib/suite.sh's ok / not_ok / check / diag / fatal; figures as "DRILL <drill>
+# <figure> <value>" (run-all.sh's table reads them). dr_done ends the script (exit 1 if anything
+# failed).
 # Set DRILL_KEEP=1 to keep the temp dir ($T) with every log; it is kept anyway when a check failed.
 # shellcheck disable=SC2034 # variables used by the sourcing scripts
 
@@ -30,8 +31,10 @@ set -u
 
 DR_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DR_REPO=$(cd "$DR_HERE/../.." && pwd)
-# shellcheck source=tests/lib/proc.sh
-. "$DR_REPO/tests/lib/proc.sh"
+# shellcheck source=tests/lib/suite.sh
+. "$DR_REPO/tests/lib/suite.sh"
+# shellcheck source=haproxy/zookeeper.sh
+. "$DR_REPO/haproxy/zookeeper.sh"
 BUILD=${BUILD:-$DR_REPO/build}
 [[ $BUILD == /* ]] || BUILD=$DR_REPO/$BUILD
 DR_CLIENT=$BUILD/tests/drill-client
@@ -49,22 +52,16 @@ DR_MARGIN_MS=500
 DR_TICK_MS=200
 
 T=
-dr_name=
-dr_failed=0
-dr_passed=0
+# the names these had before tests/lib/suite.sh
+declare -n dr_name=suite_name dr_passed=suite_passed dr_failed=suite_failed
 dr_pids=()     # every process we started, as PID:STARTTIME (each one leads its own process group)
 dr_hosts=()    # namespaces created, by host name
 DR_ZK_HOSTS=
 DR_ZK_N=0
 dr_watchdog=
 
-ok() { printf 'ok %s\n' "$*"; dr_passed=$((dr_passed + 1)); }
-not_ok() { printf 'not ok %s\n' "$*"; dr_failed=$((dr_failed + 1)); }
-diag() { printf '# %s\n' "$*"; }
-figure() { printf 'DRILL %s %s %s\n' "$dr_name" "$1" "$2"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
-# fatal WHAT: a step the rest depends on failed
-fatal() { not_ok "$*"; exit 1; }
+# figure NAME VALUE: the drills' figures are "DRILL <drill> NAME VALUE" lines
+figure() { printf 'DRILL %s %s %s\n' "$suite_name" "$1" "$2"; }
 
 ns() { printf '%s-%s\n' "$DR_PREFIX" "$1"; }
 # nsx HOST CMD...: run CMD inside HOST's namespace
@@ -154,12 +151,14 @@ dr_cleanup() {
 		sleep 0.02
 	done
 	for pid in "${dr_pids[@]}"; do dr_ours "$pid" && kill -KILL -- "-${pid%%:*}" 2>/dev/null; done
+	# the ZooKeeper servers were among them: this only removes their pid files
+	[[ -n $DR_ZK_DIR ]] && zk_stop_all "$DR_ZK_DIR" >/dev/null 2>&1
 	# whatever is still inside our namespaces (HAProxy children, scripts keepalived ran), then
 	# the namespaces themselves: the veths and the bridge go with them
 	for h in "${dr_hosts[@]}"; do dr_ns_purge "$DR_PREFIX-$h"; done
 	wait 2>/dev/null
 	if [[ -n $T ]]; then
-		if ((rc != 0 || dr_failed > 0)) || [[ ${DRILL_KEEP:-0} == 1 ]]; then
+		if ((rc != 0 || suite_failed > 0)) || [[ ${DRILL_KEEP:-0} == 1 ]]; then
 			echo "# kept $T" >&2
 		else
 			rm -rf "$T"
@@ -168,11 +167,7 @@ dr_cleanup() {
 	exit "$rc"
 }
 
-dr_done() {
-	diag "$dr_name: $dr_passed passed, $dr_failed failed"
-	((dr_failed == 0))
-	exit $?
-}
+dr_done() { suite_done; }
 
 # dr_build_client: builds tests/drills/client.c into $DR_CLIENT when missing or older
 dr_build_client() {
@@ -189,34 +184,34 @@ dr_build_client() {
 
 # dr_init NAME [TIME_LIMIT_S=150]
 dr_init() {
-	dr_name=$1
+	suite_name=$1
 	local limit=${2:-150} tool
 	if [[ $(id -u) != 0 ]]; then
-		echo "not ok $dr_name: the drills need root (network namespaces)"
+		echo "not ok $suite_name: the drills need root (network namespaces)"
 		exit 1
 	fi
 	for tool in ip keepalived haproxy curl socat lua5.4 lua5.3 java setsid cc; do
-		command -v "$tool" >/dev/null 2>&1 || { echo "not ok $dr_name: $tool is installed"; exit 1; }
+		command -v "$tool" >/dev/null 2>&1 || { echo "not ok $suite_name: $tool is installed"; exit 1; }
 	done
 	[[ -f $BUILD/lua5.3/snowflake/core.so ]] ||
-		{ echo "not ok $dr_name: the Lua 5.3 module is built ($BUILD/lua5.3/snowflake/core.so; make all)"; exit 1; }
-	T=$(mktemp -d "${TMPDIR:-/tmp}/$DR_PREFIX-$dr_name.XXXXXX") || { echo "not ok $dr_name: mktemp"; exit 1; }
+		{ echo "not ok $suite_name: the Lua 5.3 module is built ($BUILD/lua5.3/snowflake/core.so; make all)"; exit 1; }
+	T=$(mktemp -d "${TMPDIR:-/tmp}/$DR_PREFIX-$suite_name.XXXXXX") || { echo "not ok $suite_name: mktemp"; exit 1; }
 	: >"$T/events"
 	trap dr_cleanup EXIT
 	trap 'exit 130' INT
-	trap 'echo "not ok $dr_name: stopped (time limit or signal)"; exit 143' TERM
+	trap 'echo "not ok $suite_name: stopped (time limit or signal)"; exit 143' TERM
 	dr_clean_stale
 	local load
 	read -r load _ </proc/loadavg
-	diag "$dr_name: load average $load on $(nproc) cores (the timing figures assume a host that is not saturated)"
-	dr_build_client || { echo "not ok $dr_name: the drill client builds"; exit 1; }
+	diag "$suite_name: load average $load on $(nproc) cores (the timing figures assume a host that is not saturated)"
+	dr_build_client || { echo "not ok $suite_name: the drill client builds"; exit 1; }
 	# the watchdog: polls once a second, so it never outlives us by more than that
 	(
 		for ((i = 0; i < limit; i++)); do
 			sleep 1
 			kill -0 $$ 2>/dev/null || exit 0
 		done
-		echo "# $dr_name: time limit of ${limit}s reached" >&2
+		echo "# $suite_name: time limit of ${limit}s reached" >&2
 		kill -TERM $$ 2>/dev/null
 	) &
 	dr_watchdog=$!
@@ -257,151 +252,98 @@ tcp_open() {
 
 # ---------------------------------------------------------------- ZooKeeper on the bridge
 
-# tests/lib/zk.sh binds 127.0.0.1; here each server is a host on the bridge, so this small
-# launcher writes its own config (same JVM flags and classpath as the harness).
-zk_classpath() {
-	local cp=/usr/share/java/zookeeper.jar j
-	[[ -r $cp ]] || return 1
-	for j in /usr/share/java/slf4j-log4j12.jar /usr/share/java/log4j-1.2.jar; do [[ -r $j ]] && cp+=":$j"; done
-	printf '%s\n' "$cp"
+# Each server is a host on the bridge (z1 .21, z2 .22, z3 .23): the product's launcher
+# (haproxy/zookeeper.sh) starts it inside that host's namespace (ZK_CMD_PREFIX) on the host's
+# address (ZK_BIND), client port 2181 (an ensemble's quorum and election ports 2888 and 3888).
+# Every server's instance directory lies under $DR_ZK_DIR ($T/zk): dr_zk_dir K.
+DR_ZK_DIR=
+
+# dr_zk_dir K: server zK's instance directory
+dr_zk_dir() { if ((DR_ZK_N == 1)); then echo "$DR_ZK_DIR"; else echo "$DR_ZK_DIR/n$1"; fi; }
+
+# dr_zk_track: every running server recorded for the cleanup, with the drill's other processes
+dr_zk_track() {
+	local k pid
+	for ((k = 1; k <= DR_ZK_N; k++)); do
+		pid=$(zk_pid "$(dr_zk_dir "$k")") || continue
+		dr_pids+=("$pid:$(proc_starttime "$pid")")
+	done
 }
 
-# zk_write K N: the config of server zK of an N-server setup (N=1: standalone)
-zk_write() {
-	local k=$1 n=$2 d=$T/z$1 i
-	mkdir -p "$d/data"
-	{
-		echo "tickTime=$DR_TICK_MS"
-		echo "dataDir=$d/data"
-		echo "clientPort=2181"
-		echo "clientPortAddress=${DR_IP[z$k]}"
-		echo "maxClientCnxns=0"
-		echo "admin.enableServer=false"
-		echo "4lw.commands.whitelist=ruok,srvr,stat,mntr,conf,cons"
-		echo "reconfigEnabled=false"
-		echo "forceSync=no"
-		echo "autopurge.purgeInterval=0"
-		if ((n > 1)); then
-			echo "initLimit=50"
-			echo "syncLimit=5"
-			echo "standaloneEnabled=false"
-			echo "quorumListenOnAllIPs=false"
-			echo "cnxTimeout=1000"
-			for ((i = 1; i <= n; i++)); do echo "server.$i=${DR_IP[z$i]}:2888:3888"; done
-		fi
-	} >"$d/zoo.cfg"
-	((n > 1)) && echo "$k" >"$d/data/myid"
-	cat >"$d/log4j.properties" <<-EOF
-		log4j.rootLogger=INFO, FILE
-		log4j.appender.FILE=org.apache.log4j.FileAppender
-		log4j.appender.FILE.File=$d/zookeeper.log
-		log4j.appender.FILE.Append=true
-		log4j.appender.FILE.layout=org.apache.log4j.PatternLayout
-		log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} %-5p [%t:%C{1}@%L] - %m%n
-	EOF
+# dr_zk_up N: N=1 standalone z1, N=3 ensemble z1..z3; sets DR_ZK_HOSTS once every server serves
+dr_zk_up() {
+	local n=$1 k addrs=() cs
+	DR_ZK_N=$n DR_ZK_DIR=$T/zk DR_ZK_HOSTS=
+	for ((k = 1; k <= n; k++)); do addrs+=("${DR_IP[z$k]}"); done
+	local -x ZK_BIND="${addrs[*]}" ZK_CMD_PREFIX="ip netns exec $DR_PREFIX-z%n" ZK_TICK_MS=$DR_TICK_MS \
+		ZK_FORCE_SYNC=no
+	if ((n == 1)); then
+		cs=$(zk_start "$DR_ZK_DIR" 2181)
+	else
+		cs=$(ZK_PORTS="2181 2888 3888" ZK_SYNC_LIMIT=5 ZK_EXTRA_CFG=cnxTimeout=1000 \
+			zk_ensemble_start "$DR_ZK_DIR" "$n")
+	fi || return 1
+	dr_zk_track
+	DR_ZK_HOSTS=$cs
 }
 
-# zk_launch K: start server zK in its namespace (returns at once)
-zk_launch() {
-	local k=$1 d=$T/z$1 cp
-	cp=$(zk_classpath) || { echo "zk_launch: /usr/share/java/zookeeper.jar missing" >&2; return 1; }
-	dr_spawn "z$k" zk java -Xms16m -Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData \
-		-Xss512k -XX:+ExitOnOutOfMemoryError -Djava.net.preferIPv4Stack=true -Djava.awt.headless=true \
-		"-Dlog4j.configuration=file:$d/log4j.properties" "-Dzookeeper.log.dir=$d" \
-		-Dzookeeper.admin.enableServer=false -Dzookeeper.jmx.log4j.disable=true \
-		-Dzookeeper.preAllocSize=4096 -Dzookeeper.snapshot.trust.empty=true \
-		-cp "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain "$d/zoo.cfg" || return 1
-	echo "$DR_PID" >"$d/zk.pid"
+# dr_zk_start K: start ensemble server zK again (returns once its JVM runs)
+dr_zk_start() {
+	zk_node_start "$DR_ZK_DIR" "$1" --no-wait || return 1
+	dr_zk_track
 }
 
-# zk_4lw K WORD: a four-letter word to server zK, from its own namespace
-zk_4lw() {
-	# shellcheck disable=SC2016
-	nsx "z$1" timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/2181" || exit 1; printf %s "$2" >&3; cat <&3' \
-		zk4lw "${DR_IP[z$1]}" "$2" 2>/dev/null
-}
+# dr_zk_kill K: SIGKILL server zK (a crash), wait until it is gone
+dr_zk_kill() { zk_kill "$(dr_zk_dir "$1")"; }
 
-# zk_mode K: leader | follower | standalone | no-quorum | down
-zk_mode() {
-	local r pid
-	read -r pid <"$T/z$1/zk.pid" 2>/dev/null && proc_alive "$pid" || { echo down; return 0; }
-	r=$(zk_4lw "$1" srvr) || { echo down; return 0; }
-	if [[ $r =~ Mode:\ ([a-z]+) ]]; then echo "${BASH_REMATCH[1]}"; else echo no-quorum; fi
-}
+# dr_zk_pid K: server zK's PID (== its process group)
+dr_zk_pid() { zk_pid "$(dr_zk_dir "$1")"; }
 
-# zk_serving_count: how many servers serve (leader/follower/standalone)
-zk_serving_count() {
+# dr_zk_mode K: leader | follower | standalone | no-quorum | paused | down
+# (no subshell for the directory: the quorum wait polls this)
+dr_zk_mode() { if ((DR_ZK_N == 1)); then zk_mode "$DR_ZK_DIR"; else zk_mode "$DR_ZK_DIR/n$1"; fi; }
+
+# dr_zk_serving_count: how many servers serve (leader/follower/standalone)
+dr_zk_serving_count() {
 	local k c=0 m
 	for ((k = 1; k <= DR_ZK_N; k++)); do
-		m=$(zk_mode "$k")
+		m=$(dr_zk_mode "$k")
 		[[ $m == leader || $m == follower || $m == standalone ]] && c=$((c + 1))
 	done
 	echo "$c"
 }
 
-# zk_wait_quorum TIMEOUT_MS: a majority serves. ZK_NO_QUORUM_MONO: when the last poll that
+# dr_zk_wait_quorum TIMEOUT_MS: a majority serves. DR_ZK_NO_QUORUM_MONO: when the last poll that
 # still saw no majority began (the quorum formed after it: a lower bound for timing)
-ZK_NO_QUORUM_MONO=0
-zk_wait_quorum() {
-	local end
+DR_ZK_NO_QUORUM_MONO=0
+dr_zk_wait_quorum() {
+	local end began
 	now
 	end=$((NOW_MONO + $1 * 1000))
 	while :; do
 		now
-		local began=$NOW_MONO
-		(($(zk_serving_count) > DR_ZK_N / 2)) && return 0
-		ZK_NO_QUORUM_MONO=$began
+		began=$NOW_MONO
+		(($(dr_zk_serving_count) > DR_ZK_N / 2)) && return 0
+		DR_ZK_NO_QUORUM_MONO=$began
 		now
 		((NOW_MONO >= end)) && return 1
 		sleep 0.02
 	done
 }
 
-# zk_up N: N=1 standalone z1, N=3 ensemble z1..z3; sets DR_ZK_HOSTS once a majority serves
-zk_up() {
-	local n=$1 k
-	DR_ZK_N=$n
-	DR_ZK_HOSTS=
-	for ((k = 1; k <= n; k++)); do
-		zk_write "$k" "$n"
-		zk_launch "$k" || return 1
-		DR_ZK_HOSTS+="${DR_ZK_HOSTS:+,}${DR_IP[z$k]}:2181"
-	done
-	zk_wait_quorum 40000 || { tail -n 20 "$T"/z*/zookeeper.log >&2; return 1; }
-}
-
-zk_leader() {
-	local k
-	for ((k = 1; k <= DR_ZK_N; k++)); do [[ $(zk_mode "$k") == leader ]] && { echo "$k"; return 0; }; done
-	return 1
-}
-
-# zk_kill K: SIGKILL server zK (a crash), wait until it is gone
-zk_kill() {
-	local pid i
-	read -r pid <"$T/z$1/zk.pid" 2>/dev/null || return 0
-	kill -KILL -- "-$pid" 2>/dev/null
-	for ((i = 0; i < 250; i++)); do proc_alive "$pid" || return 0; sleep 0.02; done
-	return 1
-}
+# dr_zk_leader: the number of the ensemble's leader
+dr_zk_leader() { zk_ensemble_leader "$DR_ZK_DIR"; }
 
 # ---------------------------------------------------------------- HAProxy hosts
 
 # hap_config HOST [LUA_SECTION_LINE...]: the host's Lua config (lease on the drill ZooKeeper)
 hap_config() {
-	local h=$1 s
+	local h=$1
 	shift
 	mkdir -p "$T/$h/state"
-	{
-		echo "-- written by tests/drills/lib.sh"
-		echo "return {"
-		echo "  lease = { zk_hosts = \"$DR_ZK_HOSTS\", root = \"/snowflake/drill\", node_name = \"$h\","
-		echo "            session_timeout_ms = $DR_SESSION_MS, margin_ms = $DR_MARGIN_MS,"
-		echo "            reclaim_delay_ms = 1000 },"
-		echo "  state = { dir = \"$T/$h/state\" },"
-		for s in "$@"; do echo "  $s,"; done
-		echo "}"
-	} >"$T/$h/snowflake.conf.lua"
+	lua_config "$T/$h/snowflake.conf.lua" \
+		"lease = { zk_hosts = \"$DR_ZK_HOSTS\", root = \"/snowflake/drill\", node_name = \"$h\", session_timeout_ms = $DR_SESSION_MS, margin_ms = $DR_MARGIN_MS, reclaim_delay_ms = 1000 }" \
+		"state = { dir = \"$T/$h/state\" }" "$@"
 }
 
 # hap_start HOST [VAR=value...]: haproxy/run.sh in HOST's namespace, bound to 0.0.0.0:8080 (so it
@@ -566,7 +508,7 @@ dr_standard_up() {
 	local nzk=${1:-1} h
 	shift
 	if ((nzk == 1)); then topo_up p1 p2 c z1; else topo_up p1 p2 c z1 z2 z3; fi || fatal "the namespaces and the bridge are set up"
-	zk_up "$nzk" || fatal "ZooKeeper ($nzk server(s)) serves on the bridge"
+	dr_zk_up "$nzk" || fatal "ZooKeeper ($nzk server(s)) serves on the bridge"
 	for h in p1 p2; do
 		hap_config "$h" "$@"
 		hap_start "$h" "${DR_HAP_ENV[@]//%h/$h}" || fatal "run.sh starts on $h"

@@ -20,7 +20,7 @@ ok "the service starts and /health is 200 ($url)"
 rate_url=$(svc_start "$T/rate" ZK_HOSTS="$zk" CONFIG="$T/rate.conf.lua") || { not_ok "the rate-limited service starts"; exit 1; }
 ok "a second instance with limits.rate_per_10s = 50 starts ($rate_url)"
 
-lua5.4 "$HT_HERE/api.lua" "${url##*:}" "$T/main" "${rate_url##*:}" edge-http-test-1 "$T/rate" || ht_failed=$((ht_failed + 1))
+lua5.4 "$HT_HERE/api.lua" "${url##*:}" "$T/main" "${rate_url##*:}" edge-http-test-1 "$T/rate" || suite_failed=$((suite_failed + 1))
 master=$(svc_master_pid "$T/main")
 check "the HAProxy master is still running after the API checks" proc_alive "${master:-0}"
 [[ $(svc_code "$url/health") == 200 ]] && ok "/health is 200 at the end" || not_ok "/health is 200 at the end"

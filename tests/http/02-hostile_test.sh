@@ -18,7 +18,7 @@ master=$(svc_master_pid "$T/svc")
 workers=$(svc_worker_pids "$T/svc" | sort | tr '\n' ' ')
 diag "master $master, workers $workers"
 
-lua5.4 "$HT_HERE/hostile.lua" "${url##*:}" || ht_failed=$((ht_failed + 1))
+lua5.4 "$HT_HERE/hostile.lua" "${url##*:}" || suite_failed=$((suite_failed + 1))
 
 check "the HAProxy master (pid $master) is still alive" proc_alive "$master"
 after=$(svc_worker_pids "$T/svc" | sort | tr '\n' ' ')

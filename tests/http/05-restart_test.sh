@@ -22,7 +22,7 @@ svc_config "$T/svc.conf.lua" "$zk" "$T/svc/state" \
 	"state = { dir = \"$T/svc/state\", ahead_ms = 2000 }" \
 	'lease = { zk_hosts = "'"$zk"'", root = "/snowflake/http-restart", session_timeout_ms = 2000, margin_ms = 500, registry_ahead_ms = 2500 }' \
 	'limits = { rate_per_10s = 100000000 }'
-# (the generated file has two lease and two state lines: in a Lua table constructor the last wins;
+# (the lease and state sections replace svc_config's defaults;
 # state.ahead_ms 2000: see 04-clock, libfaketime can starve the lease thread of run 3)
 # shellcheck source=tests/lib/faketime.sh
 . "$HT_REPO/tests/lib/faketime.sh"

@@ -7,7 +7,7 @@ local H = require "httpc"
 local socket = require "socket"
 
 local PORT, RUN_DIR, RATE_PORT, NODE_NAME = tonumber(arg[1]), arg[2], tonumber(arg[3]), arg[4]
-local ok, diag = H.ok, H.diag
+local ok = H.ok
 
 -- every response seen, for the checks that hold for all of them
 local seen = {}          -- { what, r }
@@ -88,19 +88,20 @@ end
 
 -- ======================================================================================== /id
 local minted = {}   -- every ID this script saw, in order of issue on one connection
-local worker, node
+local worker
 
 do
   for _, accept in ipairs({ false, "*/*", "text/plain" }) do
     local label = accept and ("Accept: " .. accept) or "no Accept"
     local r = get("/id", accept and { Accept = accept } or nil)
     local id = r and r.status == 200 and H.id_of(r.body:match("^(%d+)\n$"))
-    ok(id and (r.headers["content-type"] or ""):match("^text/plain"), "GET /id (" .. label .. ") is 200 text/plain, one decimal ID and a newline", fmt_resp(r))
+    ok(id and (r.headers["content-type"] or ""):match("^text/plain"),
+      "GET /id (" .. label .. ") is 200 text/plain, one decimal ID and a newline", fmt_resp(r))
     if id then
       minted[#minted + 1] = id
       local good, why = carries_id_headers(r, id)
       ok(good, "GET /id (" .. label .. ") carries X-Snowflake-Worker (= the ID's worker) and X-Snowflake-Node", why)
-      worker, node = worker_header(r), r.headers["x-snowflake-node"]
+      worker = worker_header(r)
     end
   end
   local r = get("/id", { Accept = "application/json" })
@@ -390,7 +391,8 @@ do
       end
     end
   end
-  ok(all, n .. " requests with other methods (POST, PUT, DELETE, PATCH, OPTIONS, PROPFIND, FOO) are 405 with Allow listing GET and HEAD and a JSON error")
+  ok(all, n .. " requests with other methods (POST, PUT, DELETE, PATCH, OPTIONS, PROPFIND, FOO) are 405"
+    .. " with Allow listing GET and HEAD and a JSON error")
 end
 
 -- ======================================================================================== CLI
@@ -449,16 +451,19 @@ do
     'while parked, GET /id is 503 "parked" with Retry-After', fmt_resp(pr))
   pr = get("/id", { Accept = "application/json" })
   good, v = is_json_error(pr, 503)
-  ok(good and v.error == "parked" and pr.headers["retry-after"], 'while parked, GET /id (JSON) is 503 "parked" with Retry-After', fmt_resp(pr))
+  ok(good and v.error == "parked" and pr.headers["retry-after"],
+    'while parked, GET /id (JSON) is 503 "parked" with Retry-After', fmt_resp(pr))
   pr = get("/ids?count=10")
   good, v = is_json_error(pr, 503)
-  ok(good and v.error == "parked" and pr.headers["retry-after"], 'while parked, GET /ids?count=10 is 503 "parked" with Retry-After', fmt_resp(pr))
+  ok(good and v.error == "parked" and pr.headers["retry-after"],
+    'while parked, GET /ids?count=10 is 503 "parked" with Retry-After', fmt_resp(pr))
   ok(pr and pr.headers["retry-after"] == "9", "... and its Retry-After is limits.retry_after_s as set at runtime (9)", fmt_resp(pr))
   local hr = get("/health")
   ok(hr and hr.status == 503 and is_json_error(hr, 503), "while parked, /health is 503 with a JSON reason", fmt_resp(hr))
   ok(hr and hr.headers["retry-after"] == "9", "... with Retry-After limits.retry_after_s as set at runtime (9)", fmt_resp(hr))
   -- the lease thread applies the park: allow it a moment (bounded), report the lag
-  local st_out, t_park = "", H.now_ms()
+  local st_out
+  local t_park = H.now_ms()
   repeat
     st_out = cli("snowflake status")
     if st_out:match("state: parked") then break end

@@ -115,9 +115,7 @@ local function get(path, extra)
 end
 
 local ANY4 = function(r) return r.status >= 400 and r.status < 500, "want 4xx" end
-local function any_of(...) local s = {} for _, v in ipairs({ ... }) do s[v] = true end return s end
 local JSON400 = function(r) return r.status == 400 and is_json_error(r), "want a JSON 400" end
-local JSON404 = function(r) return r.status == 404 and is_json_error(r), "want a JSON 404" end
 local ID200 = function(r) return r.status == 200 and r.body:match("^%d+\n$") ~= nil, "want 200 and an ID" end
 
 -- ---- stalled and abandoned requests: opened first, checked at the end (after timeout http-request)
@@ -237,7 +235,8 @@ do
   end
   case(g, get("/ids?count=9223372036854775808"), JSON400)
   case(g, get("/ids?count=-9223372036854775808"), JSON400)
-  case(g, get("/ids?count=" .. ("0"):rep(50) .. "1"), function(r) return r.status == 200 or (r.status == 400 and is_json_error(r)), "want 200 or a JSON 400" end)
+  case(g, get("/ids?count=" .. ("0"):rep(50) .. "1"),
+    function(r) return r.status == 200 or (r.status == 400 and is_json_error(r)), "want 200 or a JSON 400" end)
   local printable_odd = { "", "0", "00", "-0", "+0", "-1", "+1", "1.", ".1", "1.0", "1e0", "1E3", "0x1", "0X1", "0b1",
     "0o1", "1_000", "1,000", "1%2C000", "%201", "1%20", "%091", "1%09", "%0a1", "1%0a", "%0d%0a1",
     "%00", "1%00", "%001", "%2B1", "%2D1", "%31", "%31%30", "%", "%1", "%%31", "%g1", "1%", "1%2",
@@ -272,7 +271,8 @@ do
   case(g, get("/id", "X-Big: " .. ("c"):rep(100 * 1024) .. "\r\n"), ANY4, { may_close = true })
   case(g, get("/id", "Accept: " .. ("application/json, "):rep(6000) .. "\r\n"), ANY4, { may_close = true })
   case(g, get("/id", ("X-Many: 0123456789012345678901234567890123456789\r\n"):rep(2000)), ANY4, { may_close = true })
-  case(g, get("/id", ("X-h%d: v\r\n"):rep(150):gsub("%%d", "")), function(r) return r.status == 200 or (r.status >= 400 and r.status < 500), "want 200 or 4xx" end)
+  case(g, get("/id", ("X-h%d: v\r\n"):rep(150):gsub("%%d", "")),
+    function(r) return r.status == 200 or (r.status >= 400 and r.status < 500), "want 200 or 4xx" end)
   case(g, get("/id", ("Cookie: " .. ("k=v; "):rep(2000) .. "\r\n")), function(r) return r.status < 500, "no 5xx" end, { may_close = true })
   case(g, get("/id", "X-" .. ("n"):rep(20000) .. ": v\r\n"), ANY4, { may_close = true })
   case(g, get("/id", "X-Long: " .. ("d"):rep(8000) .. "\r\n"), ID200)
@@ -389,7 +389,8 @@ do
     record(g, "one X-Snowflake-Worker", n == 1 and H.split(H.id_of(r.body:match("%d+"))) == tonumber(r.headers["x-snowflake-worker"]),
       "X-Snowflake-Worker count " .. n)
   end
-  report(g, "header injection and framing tricks (CRLF in the path, obs-fold, bare CR, duplicate Content-Length, CL+TE, bad chunks, upgrades): never a 5xx, nothing injected")
+  report(g, "header injection and framing tricks (CRLF in the path, obs-fold, bare CR, duplicate Content-Length, CL+TE,"
+    .. " bad chunks, upgrades): never a 5xx, nothing injected")
 end
 
 -- ---- pipelining
@@ -446,17 +447,20 @@ do
     if not v or v <= prev then inc = false end
     prev = v or prev
   end
-  record(g, "500 pipelined /id", n200 == 500 and inc, n200 .. " of 500 answered 200 (" .. tostring(err) .. "), increasing: " .. tostring(inc))
+  record(g, "500 pipelined /id", n200 == 500 and inc,
+    n200 .. " of 500 answered 200 (" .. tostring(err) .. "), increasing: " .. tostring(inc))
 
   -- a malformed request in the middle of a pipeline: the ones before it are answered, then a 4xx
-  local mixed = ("GET /id HTTP/1.1\r\nHost: x\r\n\r\n"):rep(5) .. "GET /id HTTP/7.7\0\r\n\r\n" .. ("GET /id HTTP/1.1\r\nHost: x\r\n\r\n"):rep(5)
+  local mixed = ("GET /id HTTP/1.1\r\nHost: x\r\n\r\n"):rep(5) .. "GET /id HTTP/7.7\0\r\n\r\n"
+    .. ("GET /id HTTP/1.1\r\nHost: x\r\n\r\n"):rep(5)
   total_requests = total_requests + 11
   rs = exchange(mixed, 11, false, 5)
   total_responses = total_responses + #rs
   local first5 = #rs >= 6
   for i = 1, 5 do if not rs[i] or rs[i].status ~= 200 then first5 = false end end
   record(g, "pipeline with a bad request", first5 and rs[6].status >= 400 and rs[6].status < 500,
-    "got " .. #rs .. " responses: " .. table.concat((function() local t = {} for _, r in ipairs(rs) do t[#t + 1] = r.status end return t end)(), " "))
+    "got " .. #rs .. " responses: "
+      .. table.concat((function() local t = {} for _, r in ipairs(rs) do t[#t + 1] = r.status end return t end)(), " "))
   -- byte by byte (slow client) still answered
   do
     total_requests = total_requests + 1
@@ -526,6 +530,7 @@ for _, e in ipairs(html_errors) do
   if not e.body:match("^<html><body><h1>%d%d%d ") then foreign[#foreign + 1] = e.what end
 end
 H.figure("haproxy_builtin_error_pages", #html_errors - #foreign)
-ok(#foreign == 0, "every 4xx body is a JSON error, except HAProxy's own parser refusals (" .. (#html_errors - #foreign) .. " built-in HTML pages)",
+ok(#foreign == 0, "every 4xx body is a JSON error, except HAProxy's own parser refusals ("
+    .. (#html_errors - #foreign) .. " built-in HTML pages)",
   #foreign > 0 and table.concat(foreign, "\n", 1, math.min(#foreign, 10)) or nil)
 H.done("02-hostile")

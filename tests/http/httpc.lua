@@ -91,11 +91,8 @@ end
 function Conn:send(bytes)
   local i = 1
   while i <= #bytes do
-    local n, err, last = self.sock:send(bytes, i)
-    if not n then
-      if last and last >= i then i = last + 1 end
-      return nil, "send: " .. tostring(err)
-    end
+    local n, err = self.sock:send(bytes, i)
+    if not n then return nil, "send: " .. tostring(err) end
     i = n + 1
   end
   return true

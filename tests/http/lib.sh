@@ -22,21 +22,22 @@
 #   svc_cli DIR CMD...  one command on the HAProxy CLI (stats socket DIR/haproxy.sock); prints the answer
 #   svc_master_pid DIR  the HAProxy master's PID (DIR/haproxy.pid)
 #   svc_worker_pids DIR the HAProxy worker PIDs (children of the master), one a line
-#   svc_config FILE ZK_HOSTS STATE_DIR [LUA_SECTIONS...]  writes a Lua config file; each extra
-#                       argument is a section line such as 'limits = { rate_per_10s = 50 }'
+#   svc_config FILE ZK_HOSTS STATE_DIR [LUA_SECTIONS...]  writes a Lua config file (lua_config);
+#                       each extra argument is a section line such as 'limits = { rate_per_10s = 50 }'
+#                       (a 'state = ...' or 'lease = ...' one replaces the default)
 #
-# Output is TAP-like: "ok <what>" / "not ok <what>"; "# figure <name> <value>" for measured figures;
-# other "# ..." lines are diagnostics. ht_done ends the script (exit 1 if anything failed).
+# Output: tests/lib/suite.sh's ok / not_ok / check / diag / figure ("# figure <name> <value>");
+# ht_done ends the script (exit 1 if anything failed).
 # shellcheck disable=SC2034 # variables used by the sourcing scripts
 
 set -u
 
 HT_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HT_REPO=$(cd "$HT_HERE/../.." && pwd)
-# shellcheck source=../lib/zk.sh
-. "$HT_REPO/tests/lib/zk.sh"
-# shellcheck source=tests/lib/proc.sh
-. "$HT_REPO/tests/lib/proc.sh"
+# shellcheck source=tests/lib/suite.sh
+. "$HT_REPO/tests/lib/suite.sh"
+# shellcheck source=haproxy/zookeeper.sh
+. "$HT_REPO/haproxy/zookeeper.sh"
 
 BUILD=${BUILD:-$HT_REPO/build}
 [[ $BUILD == /* ]] || BUILD=$HT_REPO/$BUILD
@@ -45,17 +46,9 @@ SVC_START_TIMEOUT=${SVC_START_TIMEOUT:-30}
 SVC_STOP_TIMEOUT=${SVC_STOP_TIMEOUT:-20}
 
 T=
-ht_name=
-ht_failed=0
-ht_passed=0
 ht_pids=()
-
-ok() { printf 'ok %s\n' "$*"; ht_passed=$((ht_passed + 1)); }
-not_ok() { printf 'not ok %s\n' "$*"; ht_failed=$((ht_failed + 1)); }
-diag() { printf '# %s\n' "$*"; }
-figure() { printf '# figure %s %s\n' "$1" "$2"; }
-# check DESCRIPTION COMMAND...: ok if the command succeeds
-check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+# the names these had before tests/lib/suite.sh
+declare -n ht_name=suite_name ht_passed=suite_passed ht_failed=suite_failed
 
 ht_now_ms() { local t; t=$(date +%s%N); echo $((t / 1000000)); }
 
@@ -102,15 +95,11 @@ ht_cleanup() {
 	exit "$rc"
 }
 
-ht_done() {
-	diag "$ht_name: $ht_passed passed, $ht_failed failed"
-	((ht_failed == 0))
-	exit $?
-}
+ht_done() { suite_done; }
 
 # ht_init NAME: temp dir, traps, and the prerequisites every HTTP test needs
 ht_init() {
-	ht_name=$1
+	suite_name=$1
 	T=$(mktemp -d "${TMPDIR:-/tmp}/sf-http-$1.XXXXXX") || { echo "not ok $1: mktemp"; exit 1; }
 	trap ht_cleanup EXIT
 	trap 'exit 130' INT
@@ -151,16 +140,10 @@ svc_code() {
 }
 
 svc_config() {
-	local file=$1 hosts=$2 state=$3 s
+	local file=$1 hosts=$2 state=$3
 	shift 3
-	{
-		echo "-- written by tests/http/lib.sh"
-		echo "return {"
-		echo "  lease = { zk_hosts = \"$hosts\", root = \"/snowflake/http-test\" },"
-		echo "  state = { dir = \"$state\" },"
-		for s in "$@"; do echo "  $s,"; done
-		echo "}"
-	} >"$file"
+	lua_config "$file" "lease = { zk_hosts = \"$hosts\", root = \"/snowflake/http-test\" }" \
+		"state = { dir = \"$state\" }" "$@"
 }
 
 svc_start() {

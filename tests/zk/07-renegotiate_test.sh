@@ -40,6 +40,7 @@ diag "server down at $k, back at $back with maxSessionTimeout=$NEW_TMO"
 # minting under the new timeout: IDs started a whole new timeout or more after the server's return
 # (an ID that late was minted under a fence the new timeout set); waited for up to 6 s
 ids_after() { awk -v b=$((back + NEW_TMO)) '$1 == "ID" && substr($2, 1, length($2) - 6) + 0 >= b' "$1" | wc -l; }
+# shellcheck disable=SC2317 # called by wait_until
 both_mint() { (($(ids_after "$T/x.out") > 0 && $(ids_after "$T/y.out") > 0)); }
 wait_until $((NEW_TMO + 6000)) both_mint
 sleep 0.5 # a few more IDs under the new fences for the checks below

@@ -5,7 +5,8 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-. "$top/tests/lib/zk.sh"
+# shellcheck source=haproxy/zookeeper.sh
+. "$top/haproxy/zookeeper.sh"
 work=$(mktemp -d /tmp/sf-library.XXXXXX)
 cleanup() { zk_stop_all "$work" >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT

@@ -8,8 +8,8 @@
 # claimant binary ($CLAIMANT, else build/tests/claimant) and builds tests/zk/zkctl.c into $ZKCTL
 # (default: next to the claimant) when it is missing or older than its source.
 #
-# Output is TAP-like: "ok <what>" / "not ok <what>"; "# figure <name> <value>" for measured figures;
-# other "# ..." lines are diagnostics. zt_done ends the script (exit 1 if anything failed).
+# Output: tests/lib/suite.sh's ok / not_ok / check / diag / figure ("# figure <name> <value>");
+# zt_done ends the script (exit 1 if anything failed).
 #
 # Claimant output lines (see tests/zk/claimant.c):
 #   START <mono_ms> <wall_ms> <pid> | STATE <mono_ms> <wall_ms> <state> <worker> <reason> <detail...>
@@ -21,10 +21,10 @@ set -u
 
 ZT_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ZT_REPO=$(cd "$ZT_HERE/../.." && pwd)
-# shellcheck source=tests/lib/zk.sh
-. "$ZT_REPO/tests/lib/zk.sh"
-# shellcheck source=tests/lib/proc.sh
-. "$ZT_REPO/tests/lib/proc.sh"
+# shellcheck source=tests/lib/suite.sh
+. "$ZT_REPO/tests/lib/suite.sh"
+# shellcheck source=haproxy/zookeeper.sh
+. "$ZT_REPO/haproxy/zookeeper.sh"
 
 BUILD=${BUILD:-$ZT_REPO/build}
 [[ $BUILD == /* ]] || BUILD=$ZT_REPO/$BUILD
@@ -38,19 +38,9 @@ ZT_TIMEOUT=${ZT_TIMEOUT:-2000}
 ZT_MARGIN=${ZT_MARGIN:-500}
 
 T=
-zt_name=
-zt_failed=0
-zt_passed=0
 zt_pids=()
-
-ok() { printf 'ok %s\n' "$*"; zt_passed=$((zt_passed + 1)); }
-not_ok() { printf 'not ok %s\n' "$*"; zt_failed=$((zt_failed + 1)); }
-diag() { printf '# %s\n' "$*"; }
-figure() { printf '# figure %s %s\n' "$1" "$2"; }
-# check DESCRIPTION COMMAND...: ok if the command succeeds
-check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
-
-
+# the names these had before tests/lib/suite.sh
+declare -n zt_name=suite_name zt_passed=suite_passed zt_failed=suite_failed
 
 zt_cleanup() {
 	local rc=$? pid
@@ -69,14 +59,10 @@ zt_cleanup() {
 	exit "$rc"
 }
 
-zt_done() {
-	diag "$zt_name: $zt_passed passed, $zt_failed failed"
-	((zt_failed == 0))
-	exit $?
-}
+zt_done() { suite_done; }
 
 zt_init() {
-	zt_name=$1
+	suite_name=$1
 	T=$(mktemp -d "${TMPDIR:-/tmp}/sf-zk-$1.XXXXXX") || { echo "not ok $1: mktemp"; exit 1; }
 	trap zt_cleanup EXIT
 	trap 'exit 130' INT

@@ -3,7 +3,7 @@
 # investigation script (tests/bench/http/experiments.sh) share.
 #
 #   hb_init                      scratch dir, checks, EXIT trap (stops everything by PID)
-#   hb_start_zk                  a ZooKeeper for the bench alone (tests/lib/zk.sh)
+#   hb_start_zk                  a ZooKeeper for the bench alone (haproxy/zookeeper.sh)
 #   hb_start_service NAME        the real service via haproxy/run.sh (its CONFIG: see
 #                                hb_write_service_config)
 #   hb_start_variant NAME KIND FRONTEND
@@ -28,8 +28,11 @@ HB_THREADS=${HTTP_BENCH_THREADS:-2}
 HB_WRK_THREADS=${HTTP_BENCH_WRK_THREADS:-1}
 HB_STATE_AHEAD_MS=${HTTP_BENCH_STATE_AHEAD_MS:-1500}
 
-# shellcheck source=tests/lib/zk.sh
-. "$HB_TOP/tests/lib/zk.sh"
+# shellcheck source=haproxy/zookeeper.sh
+. "$HB_TOP/haproxy/zookeeper.sh"
+# lua_config, the Lua config writer every suite uses
+# shellcheck source=tests/lib/suite.sh
+. "$HB_TOP/tests/lib/suite.sh"
 
 hb_say() { printf '# %s\n' "$*"; }
 hb_err() { printf 'http_bench: %s\n' "$*" >&2; }
@@ -215,14 +218,8 @@ hb_cpu_ticks() {
 #    > 250 ms on a busy machine refuses requests with 503 hwm_stalled, which wrk counts as
 #    (fast) requests; 5000 only makes those stores rarer. Set 500 to bench the default.
 hb_write_service_config() {
-	cat >"$1" <<-EOF
-		-- written by tests/bench/http/lib.sh
-		return {
-		  lease = { zk_hosts = "$HB_ZK_HOSTS", root = "/snowflake/bench" },
-		  state = { dir = "$2", ahead_ms = $HB_STATE_AHEAD_MS },
-		  limits = { rate_per_10s = 100000000 },
-		}
-	EOF
+	lua_config "$1" "lease = { zk_hosts = \"$HB_ZK_HOSTS\", root = \"/snowflake/bench\" }" \
+		"state = { dir = \"$2\", ahead_ms = $HB_STATE_AHEAD_MS }" 'limits = { rate_per_10s = 100000000 }'
 }
 
 # hb_start_service NAME: the real service, started by haproxy/run.sh with its own config
