@@ -72,12 +72,12 @@ if ! derived=$(cd "$top" && SF_CFG_PATH=$config LUA_PATH="$top/lua/?.lua;;" lua5
 	local cfg, err = require("snowflake.config").load(os.getenv("SF_CFG_PATH"))
 	if not cfg then io.stderr:write(err, "\n") os.exit(1) end
 	print(1 << cfg.layout.sequence_bits, (1 << cfg.layout.worker_bits) - 1,
-	      cfg.limits.rate_per_10s, cfg.limits.retry_after_s, cfg.http.node_name or cfg.lease.node_name or "")
+	      cfg.limits.rate_per_10s, cfg.http.node_name or cfg.lease.node_name or "")
 ' </dev/null); then
 	say "invalid config $config"
 	exit 1
 fi
-read -r seq_div worker_mask rate retry_after node <<<"$derived"
+read -r seq_div worker_mask rate node <<<"$derived"
 
 export SNOWFLAKE_CONFIG=$config
 export SF_HOME=$top
@@ -86,7 +86,7 @@ export SF_BIND=${BIND_ADDR:-127.0.0.1}:$port
 export SF_SOCKET=$run_dir/haproxy.sock
 export SF_THREADS=${THREADS:-2}
 export SF_LOG_TARGET=${LOG_TARGET:-stderr}
-export SF_SEQ_DIV=$seq_div SF_WORKER_MASK=$worker_mask SF_RATE=$rate SF_RETRY_AFTER=$retry_after
+export SF_SEQ_DIV=$seq_div SF_WORKER_MASK=$worker_mask SF_RATE=$rate
 export SF_NODE=${node:-$(hostname)}
 
 if ! haproxy -c -q -f "$top/haproxy/haproxy.cfg"; then

@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 
 export SF_HOME=$top SF_LUA_CPATH=$top/build/lua5.3 SF_BIND=127.0.0.1:1 SF_SOCKET=$work/haproxy.sock
 export SF_THREADS=2 SF_LOG_TARGET=stderr SF_SEQ_DIV=4096 SF_WORKER_MASK=1023 SF_RATE=100000
-export SF_RETRY_AFTER=1 SF_NODE=check
+export SF_NODE=check
 
 # expect CFG CONFIG_FILE pass|fail GREP_PATTERN DESCRIPTION
 expect() {

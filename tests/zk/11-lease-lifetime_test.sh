@@ -7,8 +7,8 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-# shellcheck source=tests/lib/zk.sh
-. "$top/tests/lib/zk.sh"
+# shellcheck source=haproxy/zookeeper.sh
+. "$top/haproxy/zookeeper.sh"
 work=$(mktemp -d /tmp/sf-lifetime.XXXXXX)
 cleanup() { zk_stop_all "$work" >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT

@@ -90,7 +90,7 @@ orig_frontend() {
 	cat <<-'EOF'
 	    stick-table type ip size 200k expire 30s store http_req_rate(10s)
 	    http-request track-sc0 src
-	    http-request return status 429 content-type application/json hdr Retry-After "${SF_RETRY_AFTER}" lf-string "{\"error\":\"rate_limited\",\"detail\":\"more than ${SF_RATE} requests in 10 s from this address\"}\n" if { sc_http_req_rate(0) gt "${SF_RATE}" }
+	    http-request return status 429 content-type application/json hdr Retry-After 1 lf-string "{\"error\":\"rate_limited\",\"detail\":\"more than ${SF_RATE} requests in 10 s from this address\"}\n" if { sc_http_req_rate(0) gt "${SF_RATE}" }
 	    acl is_id path /id
 	    acl id_method method GET HEAD
 	    acl wants_json req.hdr(accept) -m sub application/json

@@ -172,7 +172,7 @@ hb_start_variant() {
 		export SF_HOME=$HB_TOP SF_LUA_CPATH=$HB_TOP/build/lua5.3 SF_BIND=127.0.0.1:$port
 		export SF_SOCKET=$d/haproxy.sock SF_THREADS=$HB_THREADS SF_LOG_TARGET=stderr
 		# HB_SF_RATE: the rate limit (experiments; default out of reach of the load)
-		export SF_SEQ_DIV=4096 SF_WORKER_MASK=1023 SF_RATE=${HB_SF_RATE:-100000000} SF_RETRY_AFTER=1 SF_NODE=bench
+		export SF_SEQ_DIV=4096 SF_WORKER_MASK=1023 SF_RATE=${HB_SF_RATE:-100000000} SF_NODE=bench
 		export SNOWFLAKE_CONFIG=$conf
 		haproxy -c -q -f "$d/haproxy.cfg" >"$d/check.out" 2>&1 || exit 1
 		# HB_HAPROXY_WRAPPER: a command put before haproxy, which then runs as a single process
