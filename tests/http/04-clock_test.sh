@@ -90,26 +90,60 @@ diag "regressions waited: $waits0 -> $waits1, refused: $refuse0 -> $refuse1"
 figure clock_5ms_step_wait_ms "$(awk '$1 == "STEP" && $3 == 1 { s += $5; n++ } END { if (n) printf "%.2f", s / n }' "$T/cs.out")"
 
 # ---- 500 ms back: refused until the clock catches up
-# libfaketimeMT makes a new offset visible to a busy process only after a while (measured up to
-# ~200 ms, all threads alike): so /id is polled, every 10 ms, until the step shows as a refusal
+# The step puts the clock 500 ms behind the last used millisecond only for a moment: the clock
+# catches up from the last mint on, and at 20 ms behind /health and /ids are 200 again. With the
+# step written after the load and one curl per probe, this shell's forks (tens of ms each on a
+# busy box) had the first /id at 180-280 ms after the last mint, a separate /ids at up to ~480 ms,
+# then 200. So, on one keep-alive connection: /id (the last mint), the step at once, then /id,
+# /health and /ids back to back, every 10 ms (up to 3 s) until the /id is 503 (the first is: a new
+# offset reaches every clock read at once, libfaketime re-reads the file on each call and the TSC
+# clock re-anchors within a millisecond). h1/b1, hc1/hb1, h2/b2: that round's answers; the IDs of
+# 200 answers before it go to pre.ids.
 mkdir -p "$T/l500"
 "$LOADGEN" -p "$port" -c 4 -d 0.3 -t 20 -m id -R 10000 -o "$T/l500" >"$T/l500.out" 2>&1
-step_to -0.540
-t_step=$(ht_now_ms)
-seen='' pre_ok=1 n_pre=0
 : >"$T/pre.ids"
-while (($(ht_now_ms) - t_step < 3000)); do
-	curl -s --max-time 5 -D "$T/h1" -o "$T/b1" "$url/id"
-	s1=$(sed -n '1s/^HTTP\/1.1 \([0-9]*\).*/\1/p' "$T/h1")
-	if [[ $s1 == 503 ]]; then seen=$(ht_now_ms); break; fi
-	if [[ $s1 == 200 ]]; then cat "$T/b1" >>"$T/pre.ids"; n_pre=$((n_pre + 1)); else pre_ok=0; fi
-	sleep 0.01
-done
-curl -s --max-time 5 -o "$T/hb1" -w '%{http_code}' "$url/health" >"$T/hc1"
-curl -s --max-time 5 -D "$T/h2" -o "$T/b2" "$url/ids?count=10"
+lua5.4 - "$HT_HERE" "$port" "$ft" "$T" -0.540 >"$T/p500.out" 2>&1 <<'LUA'
+package.path = arg[1] .. "/?.lua;" .. package.path
+local H = require "httpc"
+local socket = require "socket"
+local port, ft, dir, offset = tonumber(arg[2]), arg[3], arg[4], arg[5]
+local c = assert(H.connect("127.0.0.1", port, 5))
+local pre = assert(io.open(dir .. "/pre.ids", "a"))
+local function put(name, text) local f = assert(io.open(dir .. "/" .. name, "w")) f:write(text) f:close() end
+local function get(path) return assert(c:request("GET", path)) end
+local pre_ok, n_pre = true, 0
+local r = get("/id")
+if r.status == 200 then pre:write(r.body) else pre_ok = false end
+local f = assert(io.open(ft .. ".tmp", "w"))
+f:write(offset, "\n")
+f:close()
+assert(os.rename(ft .. ".tmp", ft))
+local t_step = socket.gettime()
+local seen
+while socket.gettime() - t_step < 3 do
+  local r1, rh, r2 = get("/id"), get("/health"), get("/ids?count=10")
+  put("h1", r1.raw_head .. "\r\n") put("b1", r1.body)
+  put("hc1", tostring(rh.status)) put("hb1", rh.body)
+  put("h2", r2.raw_head .. "\r\n") put("b2", r2.body)
+  if r1.status == 503 then seen = (socket.gettime() - t_step) * 1000 break end
+  if r1.status == 200 then pre:write(r1.body) n_pre = n_pre + 1 else pre_ok = false end
+  if r2.status == 200 then pre:write(r2.body) end
+  socket.sleep(0.01)
+end
+pre:close()
+c:close()
+-- PROBE <ms from the step to the 503, or -> <the step, Unix ms> <the 503, Unix ms> <pre_ok> <n_pre>
+print(string.format("PROBE %s %.0f %.0f %d %d", seen and string.format("%.0f", seen) or "-", t_step * 1000,
+  (t_step + (seen or 0) / 1000) * 1000, pre_ok and 1 or 0, n_pre))
+LUA
+sed 's/^/# /' "$T/p500.out"
+read -r _ seen t_step t_seen pre_ok n_pre < <(awk '$1 == "PROBE"' "$T/p500.out")
+[[ ${seen:--} == - ]] && seen='' t_seen=''
+t_step=${t_step:-$(ht_now_ms)} pre_ok=${pre_ok:-0} n_pre=${n_pre:-0}
+s1=$(sed -n '1s/^HTTP\/1.1 \([0-9]*\).*/\1/p' "$T/h1" 2>/dev/null)
 if [[ -n $seen ]]; then
-	diag "the 500 ms step showed $((seen - t_step)) ms after the file was written ($n_pre answers 200 before it)"
-	figure clock_step_visible_after_ms $((seen - t_step))
+	diag "the 500 ms step showed $seen ms after the file was written ($n_pre answers 200 before it)"
+	figure clock_step_visible_after_ms "$seen"
 fi
 ((pre_ok)) || not_ok "every /id before the step showed was 200"
 ra=$(grep -i '^retry-after:' "$T/h1" | tr -d '\r' | awk '{print $2}')
@@ -130,7 +164,7 @@ hc=$(cat "$T/hc1")
 before=$(maxid "$T"/l500/*.ids "$T/pre.ids")
 last_ms=$(((${before:-0} >> 22) + EPOCH_MS))
 back='' since_last_ms=''
-t_seen=${seen:-$t_step}
+t_seen=${t_seen:-$t_step}
 while (($(ht_now_ms) - t_seen < 5000)); do
 	if [[ $(svc_code "$url/health") == 200 ]]; then
 		now_ms=$(ht_now_ms)
