@@ -46,6 +46,8 @@ fi
 metric() { curl -s --max-time 3 "$url/metrics" | awk -v m="$1" '$1 == m { print $2; f = 1 } END { if (!f) print "none" }'; }
 maxid() { cat "$@" 2>/dev/null | sort -n | tail -1; }
 code_of() { sed -n 's/.*"error":"\([^"]*\)".*/\1/p' "$1"; }
+# which clock minting reads (tsc where the kernel's clocksource is tsc, else clock_gettime)
+diag "clock source: $(curl -s --max-time 3 "$url/metrics" | sed -n 's/^snowflake_clock_source_info{source="\([^"]*\)"} 1$/\1/p')"
 
 # ---- 5 ms back, under load: waited out (offsets -5, -10, -15 ms; then -20..-40 ms by clockstep.lua)
 waits0=$(metric 'snowflake_clock_regressions_total{outcome="wait"}')
@@ -88,26 +90,60 @@ diag "regressions waited: $waits0 -> $waits1, refused: $refuse0 -> $refuse1"
 figure clock_5ms_step_wait_ms "$(awk '$1 == "STEP" && $3 == 1 { s += $5; n++ } END { if (n) printf "%.2f", s / n }' "$T/cs.out")"
 
 # ---- 500 ms back: refused until the clock catches up
-# libfaketimeMT makes a new offset visible to a busy process only after a while (measured up to
-# ~200 ms, all threads alike): so /id is polled, every 10 ms, until the step shows as a refusal
+# The step puts the clock 500 ms behind the last used millisecond only for a moment: the clock
+# catches up from the last mint on, and at 20 ms behind /health and /ids are 200 again. With the
+# step written after the load and one curl per probe, this shell's forks (tens of ms each on a
+# busy box) had the first /id at 180-280 ms after the last mint, a separate /ids at up to ~480 ms,
+# then 200. So, on one keep-alive connection: /id (the last mint), the step at once, then /id,
+# /health and /ids back to back, every 10 ms (up to 3 s) until the /id is 503 (the first is: a new
+# offset reaches every clock read at once, libfaketime re-reads the file on each call and the TSC
+# clock re-anchors within a millisecond). h1/b1, hc1/hb1, h2/b2: that round's answers; the IDs of
+# 200 answers before it go to pre.ids.
 mkdir -p "$T/l500"
 "$LOADGEN" -p "$port" -c 4 -d 0.3 -t 20 -m id -R 10000 -o "$T/l500" >"$T/l500.out" 2>&1
-step_to -0.540
-t_step=$(ht_now_ms)
-seen='' pre_ok=1 n_pre=0
 : >"$T/pre.ids"
-while (($(ht_now_ms) - t_step < 3000)); do
-	curl -s --max-time 5 -D "$T/h1" -o "$T/b1" "$url/id"
-	s1=$(sed -n '1s/^HTTP\/1.1 \([0-9]*\).*/\1/p' "$T/h1")
-	if [[ $s1 == 503 ]]; then seen=$(ht_now_ms); break; fi
-	if [[ $s1 == 200 ]]; then cat "$T/b1" >>"$T/pre.ids"; n_pre=$((n_pre + 1)); else pre_ok=0; fi
-	sleep 0.01
-done
-curl -s --max-time 5 -o "$T/hb1" -w '%{http_code}' "$url/health" >"$T/hc1"
-curl -s --max-time 5 -D "$T/h2" -o "$T/b2" "$url/ids?count=10"
+lua5.4 - "$HT_HERE" "$port" "$ft" "$T" -0.540 >"$T/p500.out" 2>&1 <<'LUA'
+package.path = arg[1] .. "/?.lua;" .. package.path
+local H = require "httpc"
+local socket = require "socket"
+local port, ft, dir, offset = tonumber(arg[2]), arg[3], arg[4], arg[5]
+local c = assert(H.connect("127.0.0.1", port, 5))
+local pre = assert(io.open(dir .. "/pre.ids", "a"))
+local function put(name, text) local f = assert(io.open(dir .. "/" .. name, "w")) f:write(text) f:close() end
+local function get(path) return assert(c:request("GET", path)) end
+local pre_ok, n_pre = true, 0
+local r = get("/id")
+if r.status == 200 then pre:write(r.body) else pre_ok = false end
+local f = assert(io.open(ft .. ".tmp", "w"))
+f:write(offset, "\n")
+f:close()
+assert(os.rename(ft .. ".tmp", ft))
+local t_step = socket.gettime()
+local seen
+while socket.gettime() - t_step < 3 do
+  local r1, rh, r2 = get("/id"), get("/health"), get("/ids?count=10")
+  put("h1", r1.raw_head .. "\r\n") put("b1", r1.body)
+  put("hc1", tostring(rh.status)) put("hb1", rh.body)
+  put("h2", r2.raw_head .. "\r\n") put("b2", r2.body)
+  if r1.status == 503 then seen = (socket.gettime() - t_step) * 1000 break end
+  if r1.status == 200 then pre:write(r1.body) n_pre = n_pre + 1 else pre_ok = false end
+  if r2.status == 200 then pre:write(r2.body) end
+  socket.sleep(0.01)
+end
+pre:close()
+c:close()
+-- PROBE <ms from the step to the 503, or -> <the step, Unix ms> <the 503, Unix ms> <pre_ok> <n_pre>
+print(string.format("PROBE %s %.0f %.0f %d %d", seen and string.format("%.0f", seen) or "-", t_step * 1000,
+  (t_step + (seen or 0) / 1000) * 1000, pre_ok and 1 or 0, n_pre))
+LUA
+sed 's/^/# /' "$T/p500.out"
+read -r _ seen t_step t_seen pre_ok n_pre < <(awk '$1 == "PROBE"' "$T/p500.out")
+[[ ${seen:--} == - ]] && seen='' t_seen=''
+t_step=${t_step:-$(ht_now_ms)} pre_ok=${pre_ok:-0} n_pre=${n_pre:-0}
+s1=$(sed -n '1s/^HTTP\/1.1 \([0-9]*\).*/\1/p' "$T/h1" 2>/dev/null)
 if [[ -n $seen ]]; then
-	diag "the 500 ms step showed $((seen - t_step)) ms after the file was written ($n_pre answers 200 before it)"
-	figure clock_step_visible_after_ms $((seen - t_step))
+	diag "the 500 ms step showed $seen ms after the file was written ($n_pre answers 200 before it)"
+	figure clock_step_visible_after_ms "$seen"
 fi
 ((pre_ok)) || not_ok "every /id before the step showed was 200"
 ra=$(grep -i '^retry-after:' "$T/h1" | tr -d '\r' | awk '{print $2}')
@@ -128,7 +164,7 @@ hc=$(cat "$T/hc1")
 before=$(maxid "$T"/l500/*.ids "$T/pre.ids")
 last_ms=$(((${before:-0} >> 22) + EPOCH_MS))
 back='' since_last_ms=''
-t_seen=${seen:-$t_step}
+t_seen=${t_seen:-$t_step}
 while (($(ht_now_ms) - t_seen < 5000)); do
 	if [[ $(svc_code "$url/health") == 200 ]]; then
 		now_ms=$(ht_now_ms)
@@ -174,36 +210,36 @@ mkdir -p "$T/lw"
 (for ((i = 0; i < 150; i++)); do svc_code "$url/health"; echo; sleep 0.02; done) >"$T/hpoll" 2>/dev/null &
 hp=$!
 waits_a=$(metric 'snowflake_clock_regressions_total{outcome="wait"}')
-step_to -1.040
-t_step=$(ht_now_ms)
-# /id until one answer waited for the clock (the step shows late, see above): every answer 200
-s3='' t3=0 all200=1
+# The step lands right after a mint and the next /id follows at once on the same keep-alive
+# connection (clockstep.lua: -540 ms to -1040 ms), so the clock is 500 ms behind the last used
+# millisecond. A step written from here after the load above would put it only 500 ms less the
+# time since the last mint behind (the loadgen's end, /metrics, the poller's start, the shell's
+# own forks: 200-500 ms on a busy 2-core box), and the one /id that lands in it would wait less
+# than 0.2 s, or not at all. Every answer 200, IDs increasing; the first that took >= 200 ms is
+# taken as the one that waited (with the TSC clock that may be the second answer after the step).
 : >"$T/prew.ids"
-while (($(ht_now_ms) - t_step < 3000)); do
-	curl -s --max-time 5 -o "$T/b3" -w '%{http_code} %{time_total}' "$url/id" >"$T/c3"
-	read -r s3 t3 <"$T/c3"
-	[[ $s3 == 200 ]] || { all200=0; break; }
-	# a slow answer that the generator counted as a wait (on a busy box, slow alone proves nothing)
-	if awk -v t="$t3" 'BEGIN { exit !(t >= 0.2) }'; then
-		waits_b=$(metric 'snowflake_clock_regressions_total{outcome="wait"}')
-		[[ $waits_a != none && $waits_b != none ]] && ((waits_b > waits_a)) && break
-	fi
-	cat "$T/b3" >>"$T/prew.ids"
-	sleep 0.01
-done
+lua5.4 "$HT_HERE/clockstep.lua" "$port" "$ft" -540 500 1 200 "$T/prew.ids" >"$T/csw.out" 2>&1
+rc=$?
+sed 's/^/# /' "$T/csw.out"
+read -r _ _ observed nreq lat_ms _ < <(awk '$1 == "STEP"' "$T/csw.out")
+t3=$(awk -v ms="${lat_ms:-0}" 'BEGIN { printf "%.6f", ms / 1000 }')
 sleep 0.1
 kill "$hp" 2>/dev/null
 wait "$hp" 2>/dev/null
-before=$(maxid "$T"/lw/*.ids "$T/prew.ids")
-id3=$(tr -d '\n' <"$T/b3")
-if ((all200)) && [[ $s3 == 200 && $id3 =~ ^[0-9]+$ ]] && ((id3 > before)); then
+# the waiting answer is the last ID received when the step was observed (none otherwise)
+id3='' before=''
+if [[ ${observed:-0} == 1 ]]; then
+	id3=$(tail -n 1 "$T/prew.ids")
+	before=$(maxid "$T"/lw/*.ids <(sed '$d' "$T/prew.ids"))
+fi
+if ((rc == 0)) && [[ $id3 =~ ^[0-9]+$ && $before =~ ^[0-9]+$ ]] && ((id3 > before)); then
 	ok "with clock.max_wait_ms 1000, /id after a 500 ms step back is 200 (waited ${t3} s), above every earlier ID"
 else
-	not_ok "with clock.max_wait_ms 1000, /id after a 500 ms step back is 200 above every earlier ID (got $s3 '$id3' after ${t3} s; before $before)"
+	not_ok "with clock.max_wait_ms 1000, /id after a 500 ms step back is 200 above every earlier ID (rc $rc, observed ${observed:-?} after ${nreq:-?} answers; '$id3' after ${t3} s; before '$before')"
 fi
 figure clock_500ms_wait_s "$t3"
 waits_b=$(metric 'snowflake_clock_regressions_total{outcome="wait"}')
-[[ $waits_a != none && $waits_b != none ]] && ((waits_b > waits_a)) &&
+[[ ${observed:-0} == 1 && $waits_a != none && $waits_b != none ]] && ((waits_b > waits_a)) &&
 	awk -v t="$t3" 'BEGIN { exit !(t >= 0.2) }' &&
 	ok "... the answer waited for the clock (${t3} s >= 0.2 s; regressions{outcome=wait} $waits_a -> $waits_b)" ||
 	not_ok "... the answer waited for the clock (${t3} s, want >= 0.2 s; regressions{outcome=wait} $waits_a -> $waits_b)"
@@ -224,7 +260,7 @@ rc=$?
 sed 's/^/# /' "$T/lw2.out"
 ((rc == 0)) && ok "a 500 ms step under load with clock.max_wait_ms 1000: every answer 200, per-worker order held" ||
 	not_ok "a 500 ms step under load with clock.max_wait_ms 1000: every answer 200, per-worker order held (rc $rc)"
-dups=$(cat "$T"/l5/*.ids "$T"/l500/*.ids "$T/pre.ids" "$T"/lw/*.ids "$T/prew.ids" "$T"/lw2/*.ids "$T/b3" | LC_ALL=C sort | uniq -d | head -3)
+dups=$(cat "$T"/l5/*.ids "$T"/l500/*.ids "$T/pre.ids" "$T"/lw/*.ids "$T/prew.ids" "$T"/lw2/*.ids | LC_ALL=C sort | uniq -d | head -3)
 [[ -z $dups ]] && ok "no duplicate among all IDs of this test" || not_ok "no duplicate among all IDs of this test ($dups)"
 [[ $(svc_master_pid "$T/svc") == "$master" && $(svc_worker_pids "$T/svc" | tr '\n' ' ') == "$worker_pids" ]] &&
 	ok "no reload happened (same master and worker PIDs)" || not_ok "no reload happened (same master and worker PIDs)"
