@@ -23,7 +23,12 @@ kill -KILL "${pids[@]}"
 kill_mono=$EV_MONO
 # run.sh notices its HAProxy is gone and exits; start it again at once
 for ((i = 0; i < 200; i++)); do read -r rp <"$T/$ACT/run.pid"; proc_alive "$rp" || break; sleep 0.005; done
-for p in "${pids[@]}"; do proc_alive "$p" && not_ok "$ACT's killed HAProxy process $p is gone"; done
+# a SIGKILLed multi-threaded process stays a zombie with live threads until every thread has exited
+# (seen: still there when run.sh had exited, under a load average of 4): wait for that, bounded
+for p in "${pids[@]}"; do
+	for ((i = 0; i < 400; i++)); do proc_alive "$p" || break; sleep 0.005; done
+	if proc_alive "$p"; then not_ok "$ACT's killed HAProxy process $p is gone"; fi
+done
 # from here on, every ID under $ACT's worker comes from the new process
 ev restart
 restart_mono=$EV_MONO
