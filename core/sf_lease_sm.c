@@ -3,7 +3,7 @@
  * suspect, outage park, resume, quarantine, release. It reaches the
  * registry only through sf_registry.h and reads time only through the
  * generator's clock, so a unit test drives it with a scripted registry and
- * an injected clock (tests/c/test_lease_*.c). See sf_lease.h for the
+ * an injected clock, with no server and no sleep. See sf_lease.h for the
  * contract, sf_lease_sm.h for the structures.
  *
  * Threads:

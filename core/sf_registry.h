@@ -2,7 +2,7 @@
  * The registry seam: what the lease's state machine (sf_lease_sm.c) asks of
  * the registry, and nothing more. The ZooKeeper backend (sf_registry_zk.c)
  * is the only file that speaks ZooKeeper; tests put a scripted registry
- * behind the same interface (tests/c/scripted_registry.h). Not installed.
+ * behind the same interface. Not installed.
  *
  * Codes: every operation returns SF_OK or a negative SF_E_* code, never a
  * backend's own code; the backend maps its codes in one place. Paths are

@@ -20,6 +20,7 @@
 #   cs=$(zk_ensemble_start "$dir" 3)     # -> "ADDR1:P1,ADDR2:P2,ADDR3:P3" once all serve
 #   zk_node_stop "$dir" 2; zk_node_kill "$dir" 3; zk_node_start "$dir" 2 [--wait-serving|--no-wait]
 #   zk_node_pause / zk_node_resume "$dir" N; zk_node_mode "$dir" N (leader|follower|no-quorum|paused|down)
+#   zk_proc_alive PID              # PID exists and has not finished exiting (any process, not only ZooKeeper)
 #   zk_ensemble_leader "$dir" (prints N);  zk_ensemble_wait_quorum "$dir" [timeout_s]
 #   zk_ensemble_stop "$dir"
 # One server (a single node's dir, or an ensemble node's: "$dir/nK", see zk_node_dir):
@@ -58,9 +59,9 @@ zk__log() { printf 'zookeeper.sh: %s\n' "$*" >&2; }
 
 zk__now_ms() { local t; t=$(date +%s%N); printf '%s\n' $((t / 1000000)); }
 
-# zk__alive PID: PID exists and has not finished exiting (a zombie thread-group leader whose other
+# zk_proc_alive PID: PID exists and has not finished exiting (a zombie thread-group leader whose other
 # threads still run, and still hold its sockets, counts as alive)
-zk__alive() {
+zk_proc_alive() {
 	local st tasks
 	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
 	st=${st##*) }
@@ -184,7 +185,7 @@ zk__find() {
 	[[ -s $d/zk.pid ]] || return 1
 	read -r pid <"$d/zk.pid" || return 1
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	if zk__alive "$pid" && { read -r st <"/proc/$pid/stat"; } 2>/dev/null; then
+	if zk_proc_alive "$pid" && { read -r st <"/proc/$pid/stat"; } 2>/dev/null; then
 		st=${st##*) }
 		read -r -a f <<<"$st" # f[0] state, f[2] process group, f[19] start time
 		if [[ -s $d/zk.start ]]; then read -r start <"$d/zk.start"; fi
@@ -336,7 +337,7 @@ zk__signal_stop() {
 	kill "-$sig" -- "-$pid" 2>/dev/null || true
 	kill -CONT -- "-$pid" 2>/dev/null || true # a paused server must be able to act on TERM
 	end=$(($(zk__now_ms) + tmo * 1000))
-	while zk__alive "$pid"; do
+	while zk_proc_alive "$pid"; do
 		if (($(zk__now_ms) >= end)); then
 			if [[ $sig == KILL ]]; then
 				zk__log "pid $pid in $d survives SIGKILL"

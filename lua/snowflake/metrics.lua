@@ -9,7 +9,7 @@
 --   lease     lease:status(): the lease's state and counters
 --   clock     { source = core.clock_source() }
 -- Every key core.counters() returns is the `source` of exactly one family
--- (tests/lua/11-metrics_spec.lua holds that). A sample that restates a value
+-- (the metrics spec holds that). A sample that restates a value
 -- another family exports (a histogram's _sum and _count) names it as `from`.
 --
 -- A sample is { source, labels = , scale = (divisor), default = (when the

@@ -9,14 +9,10 @@
 #   proc_stop PID [TIMEOUT_MS]   SIGCONT + SIGTERM, SIGKILL after the timeout (5000), reaps it
 #   wait_until TIMEOUT_MS CMD... run CMD every 20 ms until it succeeds (0) or the time is up (1)
 
-proc_alive() {
-	local st tasks
-	{ read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
-	st=${st##*) }
-	[[ ${st%% *} != Z ]] && return 0
-	tasks=(/proc/"$1"/task/*)
-	((${#tasks[@]} > 1))
-}
+# one definition of "alive", the launcher's (the product cannot use tests/; the tests use the product)
+# shellcheck source=haproxy/zookeeper.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../haproxy/zookeeper.sh"
+proc_alive() { zk_proc_alive "$1"; }
 
 proc_starttime() {
 	local st f
