@@ -65,19 +65,19 @@ return {
 CONF
 fi
 
-# what the HAProxy configuration needs from the Lua config
-# (the path goes through the environment: an argument after -e would be run
+# what the HAProxy configuration needs from the Lua config (snowflake/render.lua:
+# SF_* values, and the peers' backend and address list written into RUN_DIR)
+# (the paths go through the environment: an argument after -e would be run
 # as a script, and stdin is never read)
-if ! derived=$(cd "$top" && SF_CFG_PATH=$config LUA_PATH="$top/lua/?.lua;;" lua5.3 -e '
-	local cfg, err = require("snowflake.config").load(os.getenv("SF_CFG_PATH"))
-	if not cfg then io.stderr:write(err, "\n") os.exit(1) end
-	print(1 << cfg.layout.sequence_bits, (1 << cfg.layout.worker_bits) - 1,
-	      cfg.limits.rate_per_10s, cfg.http.node_name or cfg.lease.node_name or "")
+if ! derived=$(cd "$top" && SF_CFG_PATH=$config SF_RUN_DIR=$run_dir LUA_PATH="$top/lua/?.lua;;" lua5.3 -e '
+	require("snowflake.render").main(os.getenv("SF_CFG_PATH"), os.getenv("SF_RUN_DIR"))
 ' </dev/null); then
 	say "invalid config $config"
 	exit 1
 fi
-read -r seq_div worker_mask rate node <<<"$derived"
+while IFS='=' read -r name value; do
+	case $name in SF_[A-Z_]*) export "$name=$value" ;; esac
+done <<<"$derived"
 
 export SNOWFLAKE_CONFIG=$config
 export SF_HOME=$top
@@ -86,15 +86,14 @@ export SF_BIND=${BIND_ADDR:-127.0.0.1}:$port
 export SF_SOCKET=$run_dir/haproxy.sock
 export SF_THREADS=${THREADS:-2}
 export SF_LOG_TARGET=${LOG_TARGET:-stderr}
-export SF_SEQ_DIV=$seq_div SF_WORKER_MASK=$worker_mask SF_RATE=$rate
-export SF_NODE=${node:-$(hostname)}
+export SF_NODE=${SF_NODE:-$(hostname)}
 
-if ! haproxy -c -q -f "$top/haproxy/haproxy.cfg"; then
+if ! haproxy -c -q -f "$top/haproxy/haproxy.cfg" -f "$SF_PEERS_CFG"; then
 	say "haproxy -c failed"
 	exit 1
 fi
 # shellcheck disable=SC2086
-${HAPROXY_ENV_PREFIX:-} haproxy -W -db -f "$top/haproxy/haproxy.cfg" -p "$run_dir/haproxy.pid" &
+${HAPROXY_ENV_PREFIX:-} haproxy -W -db -f "$top/haproxy/haproxy.cfg" -f "$SF_PEERS_CFG" -p "$run_dir/haproxy.pid" &
 haproxy_pid=$!
 say "HAProxy (pid $haproxy_pid) serving http://$SF_BIND  (CLI: socat - UNIX:$SF_SOCKET; stop: Ctrl-C or kill $$)"
 wait "$haproxy_pid"

@@ -35,8 +35,10 @@ enum {
 	CNT_BATCH_REQUESTS,   /* /ids answered */
 	CNT_WAITS,            /* clock regressions waited out */
 	CNT_WAIT_NS,          /* time spent waiting them out */
+	CNT_HANDOFFS_SERVED,  /* requests a peer handed over, answered with IDs */
 	CNT_REFUSALS,         /* the first of -SF_CODE_MIN + 1 slots, by code */
-	CNT_BATCH_HIST = CNT_REFUSALS + 1 - SF_CODE_MIN,
+	CNT_HANDOFFS = CNT_REFUSALS + 1 - SF_CODE_MIN, /* handed to a peer, by code: as many */
+	CNT_BATCH_HIST = CNT_HANDOFFS + 1 - SF_CODE_MIN,
 	CNT_SLOTS = CNT_BATCH_HIST + 8
 };
 
@@ -47,6 +49,17 @@ static const uint64_t batch_bounds[] = { 1, 10, 100, 1000, 4096, 16384, 65536 };
 static const char *const counter_names[] = {
 	[CNT_IDS] = "ids", [CNT_ID_REQUESTS] = "id_requests", [CNT_BATCH_REQUESTS] = "batch_requests",
 	[CNT_WAITS] = "clock_waits", [CNT_WAIT_NS] = "clock_wait_ns",
+	[CNT_HANDOFFS_SERVED] = "handoffs_served",
+};
+
+/* the counters kept by refusal code: "<prefix>.<code>" */
+static const struct {
+	const char *prefix;
+	const char *table; /* its key in core.counters() */
+	int first_slot;
+} by_code[] = {
+	{ "refusal", "refusals", CNT_REFUSALS },
+	{ "handoff", "handoffs", CNT_HANDOFFS },
 };
 
 #define MAX_THREADS 256
@@ -125,16 +138,21 @@ static int counter_slot(lua_State *L, int arg)
 	for (size_t i = 0; i < sizeof counter_names / sizeof counter_names[0]; i++)
 		if (counter_names[i] && strcmp(counter_names[i], name) == 0)
 			return (int)i;
-	if (strncmp(name, "refusal.", 8) == 0)
+	for (size_t k = 0; k < sizeof by_code / sizeof by_code[0]; k++) {
+		size_t len = strlen(by_code[k].prefix);
+
+		if (strncmp(name, by_code[k].prefix, len) != 0 || name[len] != '.')
+			continue;
 		for (int code = 0; code >= SF_CODE_MIN; code--)
-			if (strcmp(sf_code_name(code), name + 8) == 0)
-				return CNT_REFUSALS - code;
+			if (strcmp(sf_code_name(code), name + len + 1) == 0)
+				return by_code[k].first_slot - code;
+	}
 	return luaL_argerror(L, arg, lua_pushfstring(L, "unknown counter '%s'", name));
 }
 
 /* core.count(name, n): adds n (>= 0) to this thread's counter `name`
  * ("ids", "id_requests", "batch_requests", "clock_waits", "clock_wait_ns",
- * "refusal.<code>") */
+ * "handoffs_served", "refusal.<code>", "handoff.<code>") */
 static int l_count(lua_State *L)
 {
 	int slot = counter_slot(L, 1);
@@ -145,7 +163,7 @@ static int l_count(lua_State *L)
 	return 0;
 }
 
-/* core.counters() -> { ids=, id_requests=, ..., refusals = {code = n},
+/* core.counters() -> { ids=, id_requests=, ..., refusals = {code = n}, handoffs = {code = n},
  *                      batch_buckets = { {le=1, count=}, ..., {le="+Inf", count=} } }
  * Sums over every thread of the process; bucket counts are cumulative. */
 static int l_counters(lua_State *L)
@@ -159,12 +177,14 @@ static int l_counters(lua_State *L)
 		lua_pushinteger(L, (lua_Integer)counter_sum((int)i));
 		lua_setfield(L, -2, counter_names[i]);
 	}
-	lua_newtable(L);
-	for (int code = -1; code >= SF_CODE_MIN; code--) {
-		lua_pushinteger(L, (lua_Integer)counter_sum(CNT_REFUSALS - code));
-		lua_setfield(L, -2, sf_code_name(code));
+	for (size_t k = 0; k < sizeof by_code / sizeof by_code[0]; k++) {
+		lua_newtable(L);
+		for (int code = -1; code >= SF_CODE_MIN; code--) {
+			lua_pushinteger(L, (lua_Integer)counter_sum(by_code[k].first_slot - code));
+			lua_setfield(L, -2, sf_code_name(code));
+		}
+		lua_setfield(L, -2, by_code[k].table);
 	}
-	lua_setfield(L, -2, "refusals");
 	lua_newtable(L);
 	for (size_t b = 0; b < BATCH_BUCKETS; b++) {
 		cumulative += counter_sum(CNT_BATCH_HIST + (int)b);

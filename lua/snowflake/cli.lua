@@ -17,10 +17,13 @@
 --   sleep         function(ms) (core.msleep: yields)
 --   log           function(level, line), syslog levels
 --   node          the node name
+--   peers         function() -> { list = { {name=, addr=, status=, check=, since_s=}, ... } }
+--                 (optional: a proxy without peers)
 
 local config = require "snowflake.config"
 
-local pairs, tonumber, tostring, setmetatable = pairs, tonumber, tostring, setmetatable
+local ipairs, pairs, tonumber, tostring, setmetatable = ipairs, pairs, tonumber, tostring, setmetatable
+local string_format = string.format
 local math_tointeger = math.tointeger
 local table_concat = table.concat
 
@@ -78,6 +81,13 @@ function Cli:status()
     "ids_issued: " .. tostring(c.ids),
     "node: " .. self.node,
   }
+  -- one line a peer: what the handoff backend's health checks see
+  local list = self.peers and self.peers().list or {}
+  lines[#lines + 1] = "peers: " .. (#list == 0 and "none" or tostring(#list))
+  for _, p in ipairs(list) do
+    lines[#lines + 1] = string_format("peer %s: %s %s check=%s since_s=%s", p.name, tostring(p.addr),
+      tostring(p.status), tostring(p.check), tostring(p.since_s))
+  end
   return table_concat(lines, "\n") .. "\n"
 end
 

@@ -33,6 +33,25 @@ local function func()
   return { kind = "function", optional = true }
 end
 
+-- an IPv4 address: four decimal octets 0..255, nothing else
+local function ipv4(text)
+  local a, b, c, d = string.match(text, "^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if not a then return false end
+  for _, octet in ipairs({ a, b, c, d }) do
+    if #octet > 3 or tonumber(octet) > 255 then return false end
+  end
+  return true
+end
+M.ipv4 = ipv4
+
+-- "a.b.c.d:port" -> address, port (1..65535), or nil
+function M.split_peer(text)
+  local addr, port = string.match(text, "^([%d%.]+):(%d+)$")
+  port = port and #port <= 5 and tonumber(port)
+  if not addr or not ipv4(addr) or not port or port < 1 or port > 65535 then return nil end
+  return addr, math.tointeger(port)
+end
+
 -- The schema. `runtime = true` marks the keys `snowflake set` may change
 -- while serving.
 M.schema = {
@@ -78,6 +97,15 @@ M.schema = {
     max_batch = int(1, 65536, 4096, true),
     node_name = { kind = "string", optional = true, pattern = "^[%w%._%-]+$",
                   what = "letters, digits, '.', '_' or '-'" },
+    -- the other proxies of the fleet (SPEC "Fleet topology"): name ->
+    -- "a.b.c.d:port". A request this proxy cannot mint for goes to one of
+    -- them; a handed-off request is honoured only from these addresses.
+    peers = { kind = "peers", default = {} },
+    -- the address this proxy connects to its peers from (they trust it);
+    -- default: the one the kernel picks for the route (the host's own)
+    handoff_source = { kind = "ipv4", optional = true },
+    -- how often each peer's /health is checked
+    peer_check_ms = int(50, 10000, 200),
   },
   limits = {
     rate_per_10s = int(1, 100000000, 100000),
@@ -135,6 +163,37 @@ local function check_value(name, spec, v)
     if type(v) ~= "function" then
       return nil, string_format("%s must be a function, got %s", name, describe(v))
     end
+  elseif kind == "ipv4" then
+    if type(v) ~= "string" or not ipv4(v) then
+      return nil, string_format("%s must be an IPv4 address (a.b.c.d), got %s", name, describe(v))
+    end
+  elseif kind == "peers" then
+    if type(v) ~= "table" then
+      return nil, string_format("%s must be a table of name = \"a.b.c.d:port\", got %s", name, describe(v))
+    end
+    for peer in pairs(v) do
+      if type(peer) ~= "string" then
+        return nil, string_format("%s must map names to addresses (name = \"a.b.c.d:port\"), got the key %s",
+          name, describe(peer))
+      end
+    end
+    local out, seen = {}, {}
+    for _, peer in ipairs(sorted_keys(v)) do
+      local where = v[peer]
+      if not peer:find("^[%a][%w%._%-]*$") or #peer > 32 then
+        return nil, string_format("%s: a peer's name must start with a letter and hold letters, digits, "
+          .. "'.', '_' or '-' (at most 32), got %s", name, describe(peer))
+      end
+      if type(where) ~= "string" or not M.split_peer(where) then
+        return nil, string_format("%s.%s must be \"a.b.c.d:port\", got %s", name, peer, describe(where))
+      end
+      if seen[where] then
+        return nil, string_format("%s.%s: %s is also %s.%s", name, peer, where, name, seen[where])
+      end
+      seen[where] = peer
+      out[peer] = where
+    end
+    return out
   end
   return v
 end

@@ -10,6 +10,9 @@
 -- Paths:
 --   GET /id     fast path in the configuration: the C function as the converter
 --               lua.sf_id; on any refusal the request falls through to the service below
+--   GET /id and /ids the fast path did not answer -> action lua.sf_route
+--               (snowflake/handoff.lua): a refusal the ladder will not wait out
+--               goes to a healthy peer (backend sf_peers)
 --   everything else (and /id refusals, clock waits) -> service lua.snowflake
 --               (snowflake/service.lua)
 -- The operator's CLI commands are in snowflake/cli.lua.
@@ -19,9 +22,10 @@ local config = require "snowflake.config"
 local boot = require "snowflake.boot"
 local ladder_mod = require "snowflake.ladder"
 local service = require "snowflake.service"
+local handoff_mod = require "snowflake.handoff"
 local cli = require "snowflake.cli"
 
-local ipairs, tostring, setmetatable = ipairs, tostring, setmetatable
+local ipairs, pairs, tostring, setmetatable = ipairs, pairs, tostring, setmetatable
 
 -- ---- the config ---------------------------------------------------------------
 
@@ -78,18 +82,37 @@ local function clock_source_text()
   return why_not == "" and source or (source .. " (" .. why_not .. ")")
 end
 
+-- The peer backend's servers as their health checks see them:
+-- { up = { name = 1|0 }, list = { {name=, addr=, status=, check=, since_s=}, ... } }
+local function peers()
+  local out = { up = {}, list = {} }
+  local be = core.backends["sf_peers"]
+  if not be then return out end
+  for name, srv in pairs(be.servers) do
+    local st = srv:get_stats()
+    out.up[name] = st.status == "UP" and 1 or 0
+    out.list[#out.list + 1] = { name = name, addr = srv:get_addr(), status = st.status,
+                                check = st.check_status, since_s = st.lastchg }
+  end
+  table.sort(out.list, function(a, b) return a.name < b.name end)
+  return out
+end
+
 local svc = service.new({
   gen = gen, lease_status = lease_status, setting = core_sf.setting_get,
   count = core_sf.count, counters = core_sf.counters, ladder = ladder,
   sleep = core.msleep, yield = core.yield, log = log,
   wall_ns = core_sf.wall_ns, mono_ns = core_sf.mono_ns, clock_source = core_sf.clock_source,
-  node = NODE, layout = cfg.layout,
+  node = NODE, layout = cfg.layout, peers = peers,
 })
+
+local handoff = handoff_mod.new({ gen = gen, ladder = ladder, count = core_sf.count })
 
 local ops = cli.new({
   gen = gen, lease = core_sf.process_lease, counters = core_sf.counters,
   setting = core_sf.setting_get, setting_set = core_sf.setting_set, apply_clock = apply_clock,
   clock = clock_view, clock_source_text = clock_source_text, sleep = core.msleep, log = log, node = NODE,
+  peers = peers,
 })
 
 -- The lease, started once per serving process; then its log lines (queued
@@ -135,10 +158,18 @@ core.register_converters("sf_retry_after", function()
   return core_sf.setting_get("limits.retry_after_s")
 end)
 
+-- The handoff decision, on the slow path only (haproxy.cfg): sets
+-- txn.sf_handoff to the refusal when the request goes to a peer.
+core.register_action("sf_route", { "http-req" }, function(txn)
+  local reason = handoff:route(function() return txn.f:nbsrv("sf_peers") end)
+  if reason then txn:set_var("txn.sf_handoff", reason) end
+end, 0)
+
 core.register_service("snowflake", "http", function(applet)
   local values = applet.headers["accept"]
   local status, headers, body = svc:respond({
     method = applet.method, path = applet.path, qs = applet.qs, accept = values and values[0],
+    from_peer = applet:get_var("txn.sf_from_peer") == 1,
   })
   applet:set_status(status)
   for _, h in ipairs(headers) do applet:add_header(h[1], h[2]) end

@@ -8,6 +8,7 @@
 --   gen       gen:stats(): the generator's own counters
 --   lease     lease:status(): the lease's state and counters
 --   clock     { source = core.clock_source() }
+--   peers     { up = { <peer name> = 1 | 0 } }: the peer backend's health checks
 -- Every key core.counters() returns is the `source` of exactly one family
 -- (the metrics spec holds that). A sample that restates a value
 -- another family exports (a histogram's _sum and _count) names it as `from`.
@@ -70,6 +71,17 @@ M.families = {
   family("snowflake_refusals_total", "counter", "Requests refused with 503, by reason.", {
     { source = "counters.refusals", kind = "by_label", label = "reason",
       keep = function(reason, n) return n > 0 or ALWAYS_SHOWN[reason] end },
+  }),
+  family("snowflake_handoffs_total", "counter",
+    "Requests this proxy could not mint for, handed to a healthy peer, by the refusal.", {
+    { source = "counters.handoffs", kind = "by_label", label = "reason",
+      keep = function(reason, n) return n > 0 or ALWAYS_SHOWN[reason] end },
+  }),
+  family("snowflake_handoffs_served_total", "counter", "Requests handed over by a peer and answered here.", {
+    { source = "counters.handoffs_served" },
+  }),
+  family("snowflake_peer_up", "gauge", "1 while a peer passes its /health check (it takes handoffs), else 0.", {
+    { source = "peers.up", kind = "by_label", label = "peer", keep = function() return true end },
   }),
   family("snowflake_clock_source_info", "gauge", "1 for the clock minting reads: tsc, or clock_gettime.", {
     { source = "clock.source", kind = "info", label = "source" },
@@ -144,8 +156,10 @@ end
 function Writer:sample(name, value, labels)
   local v = value
   if type(v) == "boolean" then v = v and 1 or 0 end
+  -- 15 significant digits: a Unix time in seconds keeps its milliseconds,
+  -- and no binary noise (0.007, not 0.0070000000000000001)
   if math_type(v) == "float" then
-    v = string_format("%.6g", v)
+    v = string_format("%.15g", v)
   end
   self.lines[#self.lines + 1] = name .. labels_text(labels) .. " " .. tostring(v)
 end
@@ -192,7 +206,7 @@ local function write_sample(w, name, s, snap)
   end
 end
 
--- The /metrics page for a snapshot { counters =, gen =, lease =, clock = }
+-- The /metrics page for a snapshot { counters =, gen =, lease =, clock =, peers = }
 -- (see the sources above; a lease status may lack every field but state).
 function M.text(snap)
   local w = M.writer()

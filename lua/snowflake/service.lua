@@ -8,7 +8,12 @@
 -- /health, /metrics, 404 and 405.
 --
 --   local svc = service.new(deps)
---   local status, headers, body = svc:respond({ method =, path =, qs =, accept = })
+--   local status, headers, body = svc:respond({ method =, path =, qs =, accept =, from_peer = })
+--
+-- from_peer: the request came from a peer address (haproxy.cfg's peers.acl)
+-- on /peer/: a handoff (SPEC "Fleet topology"). /peer/id and /peer/ids are
+-- then answered as /id and /ids, here, never handed on; without from_peer
+-- /peer/ is an unknown path.
 --
 -- deps:
 --   gen           the generator: next, next_text, decode, probe, stats
@@ -24,11 +29,13 @@
 --   clock_source  function() -> source[, why_not] (core.clock_source)
 --   node          the X-Snowflake-Node value
 --   layout        the config's layout (sequence_bits, worker_bits)
+--   peers         function() -> { up = { <name> = 1|0 } } (optional: no peers)
 
 local http = require "snowflake.http"
 local metrics = require "snowflake.metrics"
 
-local pairs, pcall, tostring, setmetatable = pairs, pcall, tostring, setmetatable
+local pairs, pcall, tostring, setmetatable, type = pairs, pcall, tostring, setmetatable, type
+local string_match = string.match
 local math_max = math.max
 local string_format = string.format
 local table_concat = table.concat
@@ -224,13 +231,20 @@ function Service:handle_metrics()
     gen = self.gen:stats(),
     lease = self.lease_status() or no_lease_status(),
     clock = { source = (self.clock_source()) },
+    peers = self.peers and self.peers() or { up = {} },
   }
   return 200, "text/plain; version=0.0.4", metrics.text(snap), {}
 end
 
 -- status, content_type, body, headers for a request
 function Service:handle(req)
-  local route, arg = http.route(req.path)
+  local path, handed_over = req.path, false
+  if req.from_peer and type(path) == "string" then
+    local inner = string_match(path, "^/peer(/.*)$")
+    if inner then path, handed_over = inner, true end
+  end
+  local route, arg = http.route(path)
+  if handed_over and route ~= "id" and route ~= "ids" then route = nil end
   if not route then
     return http.error("not_found", NOT_FOUND_DETAIL)
   end
@@ -239,8 +253,16 @@ function Service:handle(req)
     return http.error("method_not_allowed", "only GET and HEAD are served here", { { "Allow", http.ALLOW } })
   end
   local json = http.wants_json(req.accept)
-  if route == "id" then return self:handle_id(json) end
-  if route == "ids" then return self:handle_ids(req.qs, json) end
+  if route == "id" or route == "ids" then
+    local status, ctype, body, headers
+    if route == "id" then
+      status, ctype, body, headers = self:handle_id(json)
+    else
+      status, ctype, body, headers = self:handle_ids(req.qs, json)
+    end
+    if handed_over and status == 200 then self.count("handoffs_served", 1) end
+    return status, ctype, body, headers
+  end
   if route == "decode" then return self:handle_decode(arg) end
   if route == "health" then return self:handle_health() end
   return self:handle_metrics()

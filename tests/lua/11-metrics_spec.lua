@@ -68,6 +68,7 @@ describe("snowflake.metrics", function()
       gen = helpers.manual_gen():stats(),
       lease = lease_status(),
       clock = { source = (core.clock_source()) },
+      peers = { up = {} },
     }
     assert.is_nil(snap.lease.worker)
     each_source(function(f, source)
@@ -87,12 +88,15 @@ describe("snowflake.metrics", function()
       counters = {
         ids = 4200, id_requests = 104, batch_requests = 2, clock_waits = 2, clock_wait_ns = 7000000,
         refusals = { parked = 3, fenced = 0, no_lease = 0, clock_regressed = 0, hwm_ahead = 0 },
+        handoffs = { parked = 0, fenced = 0, no_lease = 0, clock_regressed = 7, hwm_ahead = 1 },
+        handoffs_served = 5,
         batch_buckets = { { le = 1, count = 0 }, { le = 4096, count = 2 }, { le = "+Inf", count = 2 } },
       },
       gen = { clock_waits = 5, clock_refusals = 2, clock_borrows = 1, sequence_exhausted = 9, last_regression_ms = 1234 },
       lease = { state = "minting", worker = 17, lease_ms_left = 4321, registry_round_trips = 99, last_rtt_us = 812,
                 claims = 1, canaries = 0, sessions = 2, local_mark_ms = 1718000001500, registry_mark_ms = 1718000003000 },
       clock = { source = "tsc" },
+      peers = { up = { p3 = 0, p2 = 1 } },
     }
     local want = table.concat({
       "# HELP snowflake_ids_issued_total IDs handed out by this process.",
@@ -129,6 +133,19 @@ describe("snowflake.metrics", function()
       'snowflake_refusals_total{reason="fenced"} 0',
       'snowflake_refusals_total{reason="no_lease"} 0',
       'snowflake_refusals_total{reason="parked"} 3',
+      "# HELP snowflake_handoffs_total Requests this proxy could not mint for, handed to a healthy peer, by the refusal.",
+      "# TYPE snowflake_handoffs_total counter",
+      'snowflake_handoffs_total{reason="clock_regressed"} 7',
+      'snowflake_handoffs_total{reason="fenced"} 0',
+      'snowflake_handoffs_total{reason="hwm_ahead"} 1',
+      'snowflake_handoffs_total{reason="no_lease"} 0',
+      "# HELP snowflake_handoffs_served_total Requests handed over by a peer and answered here.",
+      "# TYPE snowflake_handoffs_served_total counter",
+      "snowflake_handoffs_served_total 5",
+      "# HELP snowflake_peer_up 1 while a peer passes its /health check (it takes handoffs), else 0.",
+      "# TYPE snowflake_peer_up gauge",
+      'snowflake_peer_up{peer="p2"} 1',
+      'snowflake_peer_up{peer="p3"} 0',
       "# HELP snowflake_clock_source_info 1 for the clock minting reads: tsc, or clock_gettime.",
       "# TYPE snowflake_clock_source_info gauge",
       'snowflake_clock_source_info{source="tsc"} 1',
@@ -166,8 +183,8 @@ describe("snowflake.metrics", function()
       "snowflake_registry_sessions_total 2",
       "# HELP snowflake_high_water_mark_seconds Durable high-water marks, Unix time.",
       "# TYPE snowflake_high_water_mark_seconds gauge",
-      'snowflake_high_water_mark_seconds{store="local"} 1.718e+09',
-      'snowflake_high_water_mark_seconds{store="registry"} 1.718e+09',
+      'snowflake_high_water_mark_seconds{store="local"} 1718000001.5',
+      'snowflake_high_water_mark_seconds{store="registry"} 1718000003',
     }, "\n") .. "\n"
     assert.are.equal(want, metrics.text(snap))
   end)

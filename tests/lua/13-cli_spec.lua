@@ -71,7 +71,7 @@ describe("snowflake.cli", function()
       "state: minting", "can_mint: true", "worker: 3", "lease_ms_left: 4000", "reason: ok", "detail: ",
       "session: 0x1 timeout_ms=6000", "marks: local=10 registry=20", "clock.max_wait_ms: 20", "clock.borrow: false",
       "clock.policy: default ladder", "clock.source: clock_gettime", "http.max_batch: 4096",
-      "limits.retry_after_s: 9", "ids_issued: 12", "node: node-a",
+      "limits.retry_after_s: 9", "ids_issued: 12", "node: node-a", "peers: none",
     }, "\n") .. "\n", f.ops:status())
   end)
 

@@ -144,6 +144,16 @@ hb_product_frontend() {
 	     inside { print }' "$HB_TOP/haproxy/haproxy.cfg" | sed -e "${1:-}"
 }
 
+# hb_peer_sections: the product's peer handoff backend, as run.sh gives it to a proxy with no
+# peers (the named defaults from haproxy/haproxy.cfg, an empty `backend sf_peers`): what the
+# product frontend's slow path refers to
+hb_peer_sections() {
+	awk '/^defaults[ \t]+sf_peer_defaults/ { inside = 1 }
+	     inside && /^(frontend|backend|listen|global)[ \t]/ { exit }
+	     inside { print }' "$HB_TOP/haproxy/haproxy.cfg"
+	printf 'backend sf_peers from sf_peer_defaults\n'
+}
+
 # hb_start_variant NAME KIND FRONTEND_BODY: an HAProxy on a fresh port, all from the
 # product's global/defaults (KIND: see hb_global), frontend FRONTEND_BODY (with a `bind` and
 # `no log` added unless it has a bind line). KIND=product gets its own service config (and
@@ -166,14 +176,16 @@ hb_start_variant() {
 			printf '    bind "${SF_BIND}"\n    no log\n'
 		fi
 		printf '%s\n' "$body"
+		if grep -q sf_peers <<<"$body"; then printf '\n'; hb_peer_sections; fi
 	} >"$d/haproxy.cfg"
+	: >"$d/peers.acl"
 	(
 		# the same variables haproxy/run.sh sets, with the values the default layout gives
 		export SF_HOME=$HB_TOP SF_LUA_CPATH=$HB_TOP/build/lua5.3 SF_BIND=127.0.0.1:$port
 		export SF_SOCKET=$d/haproxy.sock SF_THREADS=$HB_THREADS SF_LOG_TARGET=stderr
 		# HB_SF_RATE: the rate limit (experiments; default out of reach of the load)
 		export SF_SEQ_DIV=4096 SF_WORKER_MASK=1023 SF_RATE=${HB_SF_RATE:-100000000} SF_NODE=bench
-		export SNOWFLAKE_CONFIG=$conf
+		export SNOWFLAKE_CONFIG=$conf SF_PEERS_ACL=$d/peers.acl
 		haproxy -c -q -f "$d/haproxy.cfg" >"$d/check.out" 2>&1 || exit 1
 		# HB_HAPROXY_WRAPPER: a command put before haproxy, which then runs as a single process
 		# (experiments: valgrind, which loses the worker when the master re-executes itself)

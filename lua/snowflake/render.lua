@@ -1,0 +1,85 @@
+-- What HAProxy needs from the Lua config, derived in one place (haproxy/run.sh
+-- writes it before starting HAProxy; haproxy.cfg reads it):
+--   env        the SF_* values haproxy.cfg expands (layout masks, the rate
+--              limit, the node name, the peer check interval)
+--   peers_cfg  the `backend sf_peers` section: one server a peer, each
+--              health-checked on /health (its settings are the named
+--              defaults sf_peer_defaults in haproxy.cfg)
+--   peers_acl  the addresses a handed-off request is honoured from (one a
+--              line; HAProxy's `src -f` reads it), and which the rate limit
+--              does not count (their callers were counted where they called)
+--
+--   local files = render.haproxy(cfg)
+--   lua5.3 -e 'require("snowflake.render").main(CONFIG, DIR)'   -- run.sh
+
+local config = require "snowflake.config"
+
+local ipairs, pairs, tostring = ipairs, pairs, tostring
+local string_format = string.format
+local table_concat, table_sort = table.concat, table.sort
+
+local M = {}
+
+local function sorted_names(peers)
+  local names = {}
+  for name in pairs(peers) do names[#names + 1] = name end
+  table_sort(names)
+  return names
+end
+
+-- cfg: a built config (config.build / config.load). Returns
+-- { env = { {name, value}, ... }, peers_cfg = text, peers_acl = text }.
+function M.haproxy(cfg)
+  local layout, http = cfg.layout, cfg.http
+  local env = {
+    { "SF_SEQ_DIV", tostring(1 << layout.sequence_bits) },
+    { "SF_WORKER_MASK", tostring((1 << layout.worker_bits) - 1) },
+    { "SF_RATE", tostring(cfg.limits.rate_per_10s) },
+    { "SF_NODE", http.node_name or cfg.lease.node_name or "" },
+  }
+  local servers, sources = {}, {}
+  local source = http.handoff_source and (" source " .. http.handoff_source) or ""
+  for _, name in ipairs(sorted_names(http.peers)) do
+    local addr = config.split_peer(http.peers[name])
+    servers[#servers + 1] = string_format("    server %s %s check inter %dms%s", name, http.peers[name],
+      http.peer_check_ms, source)
+    sources[#sources + 1] = addr
+  end
+  local peers_cfg = "# written from the Lua config (lua/snowflake/render.lua); do not edit\n"
+    .. "backend sf_peers from sf_peer_defaults\n"
+    .. (#servers > 0 and (table_concat(servers, "\n") .. "\n") or "")
+  local peers_acl = #sources > 0 and (table_concat(sources, "\n") .. "\n") or ""
+  return { env = env, peers_cfg = peers_cfg, peers_acl = peers_acl }
+end
+
+local function write(path, text)
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "w")
+  if not f then return nil, err end
+  f:write(text)
+  f:close()
+  return os.rename(tmp, path)
+end
+
+-- Loads the config at config_path, writes DIR/peers.cfg and DIR/peers.acl,
+-- prints "NAME=value" lines for the environment; exits 1 with the config's
+-- message (naming the key) when it is invalid.
+function M.main(config_path, dir)
+  local cfg, err = config.load(config_path)
+  if not cfg then
+    io.stderr:write(err, "\n")
+    os.exit(1)
+  end
+  local files = M.haproxy(cfg)
+  for _, f in ipairs({ { "peers.cfg", files.peers_cfg }, { "peers.acl", files.peers_acl } }) do
+    local ok, werr = write(dir .. "/" .. f[1], f[2])
+    if not ok then
+      io.stderr:write("cannot write ", dir, "/", f[1], ": ", tostring(werr), "\n")
+      os.exit(1)
+    end
+  end
+  for _, kv in ipairs(files.env) do io.write(kv[1], "=", kv[2], "\n") end
+  io.write("SF_PEERS_CFG=", dir, "/peers.cfg\n", "SF_PEERS_ACL=", dir, "/peers.acl\n")
+end
+
+return M

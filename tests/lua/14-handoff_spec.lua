@@ -1,0 +1,204 @@
+-- Peer handoff: the route decision (snowflake.handoff) on a real generator
+-- on the manual clock, the config's http.peers, what render.lua gives
+-- HAProxy, and the service's side of a handed-over request (/peer/...).
+local helpers = require "spec_helpers"
+local config = require "snowflake.config"
+local ladder_mod = require "snowflake.ladder"
+local handoff_mod = require "snowflake.handoff"
+local render = require "snowflake.render"
+local service = require "snowflake.service"
+local core = helpers.core
+local MS, T0_MS, T0_NS = helpers.MS, helpers.T0_MS, helpers.T0_NS
+
+local function route_fixture(clock_cfg)
+  local gen, clock = helpers.manual_gen()
+  local f = { gen = gen, clock = clock, counted = {}, asked = 0 }
+  local function count(name, n)
+    core.count(name, n) -- the real counter: an unknown name raises
+    f.counted[name] = (f.counted[name] or 0) + n
+  end
+  f.ladder = ladder_mod.new(clock_cfg or { max_wait_ms = 20, borrow = false }, function() end, function() end, count)
+  gen:set_max_wait_ms(f.ladder:generator_bound_ms())
+  f.h = handoff_mod.new({ gen = gen, ladder = f.ladder, count = count })
+  f.peers = 2
+  function f.route()
+    return f.h:route(function()
+      f.asked = f.asked + 1
+      return f.peers
+    end)
+  end
+  return f
+end
+
+describe("snowflake.handoff", function()
+  it("serves here whenever the generator can mint, without asking for peers", function()
+    local f = route_fixture()
+    assert.is_nil(f.route())
+    assert.are.equal(0, f.asked)
+    assert.are.same({}, f.counted)
+  end)
+
+  it("serves here a small regression the ladder waits out", function()
+    local f = route_fixture()
+    assert(f.gen:next())
+    f.clock:set_wall(T0_NS - 5 * MS)
+    assert.is_nil(f.route())
+    assert.are.same({}, f.counted)
+  end)
+
+  it("hands off a regression past clock.max_wait_ms, counted by its code", function()
+    local f = route_fixture()
+    assert(f.gen:next())
+    f.clock:set_wall(T0_NS - 500 * MS)
+    assert.are.equal("clock_regressed", f.route())
+    assert.are.same({ ["handoff.clock_regressed"] = 1 }, f.counted)
+  end)
+
+  it("hands off a small regression an operator's clock.policy refuses to wait", function()
+    local f = route_fixture({ max_wait_ms = 20, borrow = false, policy = function() return "refuse" end })
+    assert(f.gen:next())
+    f.clock:set_wall(T0_NS - 5 * MS)
+    assert.are.equal("clock_wait", f.route())
+  end)
+
+  it("hands off parked, fenced, no_lease and the mark refusals", function()
+    for _, code in ipairs({ "parked", "fenced", "no_lease", "hwm_stalled", "quarantined", "stopped" }) do
+      local f = route_fixture()
+      f.gen:revoke(code)
+      assert.are.equal(code, f.route(), code)
+      assert.are.equal(1, f.counted["handoff." .. code], code)
+    end
+  end)
+
+  it("serves here (the service's 503) when no peer is healthy, and counts no handoff", function()
+    local f = route_fixture()
+    f.gen:revoke("parked")
+    f.peers = 0
+    assert.is_nil(f.route())
+    assert.are.equal(1, f.asked)
+    assert.are.same({}, f.counted)
+  end)
+end)
+
+describe("config http.peers", function()
+  it("takes name = \"a.b.c.d:port\" and an optional handoff_source", function()
+    local cfg = assert(config.build({ http = { peers = { p2 = "10.213.0.12:8080", p3 = "10.213.0.13:8080" },
+                                               handoff_source = "10.213.0.11" } }))
+    assert.are.same({ p2 = "10.213.0.12:8080", p3 = "10.213.0.13:8080" }, cfg.http.peers)
+    assert.are.equal("10.213.0.11", cfg.http.handoff_source)
+    assert.are.same({}, assert(config.build({})).http.peers)
+  end)
+
+  it("refuses what HAProxy could not use, naming the key", function()
+    local cases = {
+      { { "10.0.0.2:80" }, "^http.peers must map names to addresses" },
+      { { p2 = "10.0.0.2" }, '^http.peers.p2 must be "a.b.c.d:port"' },
+      { { p2 = "host.example:80" }, '^http.peers.p2 must be "a.b.c.d:port"' },
+      { { p2 = "10.0.0.256:80" }, '^http.peers.p2 must be' },
+      { { p2 = "10.0.0.2:0" }, '^http.peers.p2 must be' },
+      { { p2 = "10.0.0.2:65536" }, '^http.peers.p2 must be' },
+      { { p2 = 8080 }, '^http.peers.p2 must be' },
+      { { ["2p"] = "10.0.0.2:80" }, "^http.peers: a peer's name must start with a letter" },
+      { { ["p 2"] = "10.0.0.2:80" }, "^http.peers: a peer's name" },
+      { { p2 = "10.0.0.2:80", p3 = "10.0.0.2:80" }, "^http.peers.p3: 10.0.0.2:80 is also http.peers.p2" },
+      { "10.0.0.2:80", "^http.peers must be a table" },
+    }
+    for _, c in ipairs(cases) do
+      local cfg, err = config.build({ http = { peers = c[1] } })
+      assert.is_nil(cfg)
+      assert.truthy(err:find(c[2]), err)
+    end
+    local cfg, err = config.build({ http = { handoff_source = "10.0.0" } })
+    assert.is_nil(cfg)
+    assert.truthy(err:find("^http.handoff_source must be an IPv4 address"), err)
+  end)
+end)
+
+describe("snowflake.render", function()
+  it("writes one checked server a peer, the trusted addresses and the SF_* values", function()
+    local cfg = assert(config.build({
+      layout = { worker_bits = 8, sequence_bits = 14, timestamp_bits = 41 },
+      lease = { node_name = "p1" }, limits = { rate_per_10s = 777 },
+      http = { peers = { p3 = "10.213.0.13:8080", p2 = "10.213.0.12:8080" }, handoff_source = "10.213.0.11",
+               peer_check_ms = 150 },
+    }))
+    local files = render.haproxy(cfg)
+    assert.are.same({ { "SF_SEQ_DIV", "16384" }, { "SF_WORKER_MASK", "255" }, { "SF_RATE", "777" }, { "SF_NODE", "p1" } },
+      files.env)
+    assert.truthy(files.peers_cfg:find("\nbackend sf_peers from sf_peer_defaults\n"
+      .. "    server p2 10.213.0.12:8080 check inter 150ms source 10.213.0.11\n"
+      .. "    server p3 10.213.0.13:8080 check inter 150ms source 10.213.0.11\n$"), files.peers_cfg)
+    assert.are.equal("10.213.0.12\n10.213.0.13\n", files.peers_acl)
+  end)
+
+  it("gives a proxy without peers an empty backend and no trusted address", function()
+    local files = render.haproxy(assert(config.build({})))
+    assert.truthy(files.peers_cfg:find("\nbackend sf_peers from sf_peer_defaults\n$"))
+    assert.are.equal("", files.peers_acl)
+    assert.are.same({ "SF_NODE", "" }, files.env[4])
+  end)
+end)
+
+describe("the service's side of a handoff", function()
+  local function fixture()
+    local gen, clock = helpers.manual_gen(nil, 7)
+    local f = { counted = {} }
+    local function count(name, n)
+      core.count(name, n)
+      f.counted[name] = (f.counted[name] or 0) + n
+    end
+    f.svc = service.new({
+      gen = gen,
+      lease_status = function()
+        return { state = "minting", worker = 7, lease_ms_left = 4000, reason = "ok", detail = "",
+                 started_unix_ms = T0_MS - 60000 }
+      end,
+      setting = function(name)
+        return ({ ["http.max_batch"] = 4096, ["limits.retry_after_s"] = 1, ["clock.max_wait_ms"] = 20 })[name]
+      end,
+      count = count, counters = core.counters,
+      ladder = ladder_mod.new({ max_wait_ms = 20, borrow = false }, function() end, function() end, count),
+      sleep = function() end, yield = function() clock:advance(MS) end, log = function() end,
+      wall_ns = function() return clock:wall() end, mono_ns = function() return clock:mono() end,
+      clock_source = function() return "clock_gettime", "" end,
+      node = "p2", layout = assert(config.build({})).layout,
+    })
+    function f.get(path, qs, from_peer)
+      local status, headers, body = f.svc:respond({ method = "GET", path = path, qs = qs or "", from_peer = from_peer })
+      local h = {}
+      for _, kv in ipairs(headers) do h[kv[1]:lower()] = kv[2] end
+      return { status = status, headers = h, body = body }
+    end
+    return f
+  end
+
+  it("answers /peer/id and /peer/ids from a peer as /id and /ids, with its own worker, counted as served", function()
+    local f = fixture()
+    local r = f.get("/peer/id", nil, true)
+    assert.are.equal(200, r.status)
+    assert.truthy(r.body:match("^%d+\n$"))
+    assert.are.equal("7", r.headers["x-snowflake-worker"])
+    assert.are.equal("p2", r.headers["x-snowflake-node"])
+    r = f.get("/peer/ids", "count=3", true)
+    assert.are.equal(200, r.status)
+    assert.truthy(r.body:match("^%d+\n%d+\n%d+\n$"))
+    assert.are.equal(2, f.counted.handoffs_served)
+  end)
+
+  it("does not count a handed-over request it refused, nor an ordinary one", function()
+    local f = fixture()
+    assert.are.equal(400, f.get("/peer/ids", "count=0", true).status)
+    assert.are.equal(200, f.get("/id").status)
+    assert.is_nil(f.counted.handoffs_served)
+  end)
+
+  it("treats /peer/ as an unknown path from anyone but a peer, and serves only /id and /ids through it", function()
+    local f = fixture()
+    assert.are.equal(404, f.get("/peer/id").status)
+    assert.are.equal(404, f.get("/peer/ids", "count=2").status)
+    assert.are.equal(404, f.get("/peer/health", nil, true).status)
+    assert.are.equal(404, f.get("/peer/metrics", nil, true).status)
+    assert.are.equal(404, f.get("/peer", nil, true).status)
+    assert.is_nil(f.counted.handoffs_served)
+  end)
+end)
