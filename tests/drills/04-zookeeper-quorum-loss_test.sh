@@ -1,43 +1,44 @@
 #!/usr/bin/env bash
-# Drill zookeeper-quorum-loss: a three-server ZooKeeper ensemble on the bridge; under load, the
-# leader and one follower are killed (SIGKILL): the registry has no quorum. Both HAProxy hosts
-# keep minting until their fencing deadlines (a short blip costs nothing), then refuse (503);
-# the VIP stays where it is, so callers get fast 503s instead of timeouts. The two servers are
-# started again; once a quorum serves, minting must resume within 2 s.
-# Figures: how long minting went on after the loss, the first 503, time to resume after the quorum
-# is back. Over everything the client received: no duplicate, no per-worker order violation.
+# Drill zookeeper-quorum-loss: a five-server ZooKeeper ensemble on the bridge; under load, the
+# leader and two followers are killed (SIGKILL): the registry has no quorum. Every proxy keeps
+# minting until its fencing deadline (a short blip costs nothing), then refuses (503): no peer
+# can help, they are all fenced (their /health fails, so no handoff either); every VIP stays on
+# one proxy, so callers get fast 503s instead of timeouts. The three servers are started again;
+# once a quorum serves, minting must resume within 2 s.
+# Figures: how long minting went on after the loss, the first 503, handoffs and healthy peers
+# while fenced, time to resume after the quorum is back. Over everything the client received:
+# no duplicate, no per-worker order violation.
 . "$(dirname "$0")/lib.sh"
 dr_init zookeeper-quorum-loss 150
 RESUME_TARGET_MS=${RESUME_TARGET_MS:-2000}
 
-dr_standard_up 3
+dr_standard_up 5
 leader=$(dr_zk_leader) || fatal "the ensemble has a leader"
-follower=
-for k in 1 2 3; do [[ $k != "$leader" ]] && { follower=$k; break; }; done
-diag "ZooKeeper leader z$leader, killing it and z$follower"
+victims=("$leader")
+for k in 1 2 3 4 5; do ((${#victims[@]} < 3)) && [[ $k != "$leader" ]] && victims+=("$k"); done
+diag "ZooKeeper leader z$leader; killing z${victims[0]} z${victims[1]} z${victims[2]}"
 
-client_start vip "$VIP" 40000 -c 4 -r 500 || fatal "the client starts"
-client=$CLIENT_PID
+dr_load 40000
 sleep 4
-dr_pick_active
-pl=$(dr_zk_pid "$leader") || fatal "ZooKeeper server z$leader runs"
-pf=$(dr_zk_pid "$follower") || fatal "ZooKeeper server z$follower runs"
+dr_pick p1
+pgs=()
+for k in "${victims[@]}"; do
+	pid=$(dr_zk_pid "$k") || fatal "ZooKeeper server z$k runs"
+	pgs+=("-$pid")
+done
+handoffs_before=0
+for p in "${DR_PROXIES[@]}"; do handoffs_before=$((handoffs_before + $(hap_handoffs "$p"))); done
 ev loss
-kill -KILL -- "-$pl" "-$pf"
+kill -KILL -- "${pgs[@]}"
 loss_mono=$EV_MONO loss_wall=$EV_WALL
-if ! { dr_zk_kill "$leader" && dr_zk_kill "$follower"; }; then
-	not_ok "the two ZooKeeper servers are gone"
-fi
-# the killed servers' sockets close only when their JVMs have finished exiting: until then the
-# survivor may still answer keep-alives, each of which extends the fence
+for k in "${victims[@]}"; do dr_zk_kill "$k" || not_ok "ZooKeeper server z$k is gone"; done
 now
 gone_wall=$NOW_WALL
 figure servers_gone_after_kill_ms $(((gone_wall - loss_wall) / 1000))
-# past every fence: session timeout + 1 s
 sleep "$(awk -v ms=$((DR_SESSION_MS + 1000 - $(ms_since "$loss_mono"))) 'BEGIN { printf "%.3f", (ms > 0 ? ms : 0) / 1000 }')"
 serving=$(dr_zk_serving_count)
-check "the surviving ZooKeeper server no longer serves (no quorum): $serving serving" test "$serving" = 0
-for h in p1 p2; do
+check "the surviving ZooKeeper servers no longer serve (no quorum): $serving serving" test "$serving" = 0
+for h in "${DR_PROXIES[@]}"; do
 	code=$(hap_code "$h" /health)
 	body=$(hap_get "$h" /health)
 	if [[ $code == 503 ]]; then
@@ -46,17 +47,24 @@ for h in p1 p2; do
 		not_ok "$h refuses without a quorum: /health $code $body"
 	fi
 done
-holders=$(vip_holders)
-if [[ $holders == p1 || $holders == p2 ]]; then
-	ok "the VIP stays on one host ($holders) while every node refuses: callers get 503s, not timeouts"
+peers_up=0
+for h in "${DR_PROXIES[@]}"; do
+	peers_up=$((peers_up + $(hap_get "$h" /metrics | awk '$1 ~ /^snowflake_peer_up\{/ { n += $2 } END { print n + 0 }')))
+done
+dr_zero peers_up_while_fenced "$peers_up" "no peer can help while the registry has no quorum (every proxy's handoff backend sees its peers down)"
+one_each=1
+for p in "${DR_PROXIES[@]}"; do
+	h=$(vip_holders "${DR_VIP[$p]}")
+	[[ $h == none || $h == *" "* ]] && one_each=0
+done
+if ((one_each)); then
+	ok "every VIP stays on one proxy while every proxy refuses: callers get 503s, not timeouts ($(vips_map))"
 else
-	not_ok "the VIP stays on one host while every node refuses (holders: $holders)"
+	not_ok "every VIP stays on one proxy while every proxy refuses ($(vips_map))"
 fi
 ev restart
 restart_mono=$EV_MONO
-if ! { dr_zk_start "$leader" && dr_zk_start "$follower"; }; then
-	not_ok "the two ZooKeeper servers start again"
-fi
+for k in "${victims[@]}"; do dr_zk_start "$k" || not_ok "ZooKeeper server z$k starts again"; done
 if dr_zk_wait_quorum 30000; then
 	ev quorum
 	# the quorum formed after the last poll that did not see it: time the resumption from there
@@ -67,22 +75,23 @@ if dr_zk_wait_quorum 30000; then
 else
 	fatal "the ensemble has a quorum again"
 fi
-# until the VIP answers with IDs again, then a little more load
 wait_until 8000 bash -c "awk -v q=$quorum_mono '\$1 == \"I\" && \$2 >= q { f = 1 } END { exit !f }' '$T/vip.log'" ||
-	diag "no ID through the VIP within 8 s of the quorum"
+	diag "no ID through the VIPs within 8 s of the quorum"
 sleep 2
-kill -TERM "$client" 2>/dev/null
-client_wait "$client" 5000 || not_ok "the client ends"
+handoffs_after=0
+for p in "${DR_PROXIES[@]}"; do handoffs_after=$((handoffs_after + $(hap_handoffs "$p"))); done
+figure handoffs_during_loss $((handoffs_after - handoffs_before))
+kill -TERM "$LOAD_PID" 2>/dev/null
+client_wait "$LOAD_PID" 5000 || not_ok "the client ends"
 
-analyze --phase "loss:$loss_mono:$restart_mono" "$T/vip.log" ||
+analyze --nodes p1,p2,p3 --phase "loss:$loss_mono:$restart_mono" "$T/vip.log" ||
 	fatal "the client log is readable"
 figure ids_received "${A[ids]}"
-figure failed_requests "${A[phase_loss_failed]}"
+figure failed_requests "${A[phase_loss_failed_requests]}"
 figure minting_after_loss_ms "${A[phase_loss_last_ok_ms]}"
 figure first_503_after_loss_ms "${A[phase_loss_first_503_ms]}"
 latest=${A[phase_loss_max_ts]}
 [[ $latest != none ]] && figure latest_id_vs_loss_ms $((latest - loss_wall / 1000))
-# the first answer with an ID after the quorum formed (none can come before: no registry)
 first_ok=$(awk -v q="$quorum_mono" '$1 == "I" && $3 >= q { print $3; exit }' "$T/vip.log")
 r=$([[ -n $first_ok ]] && awk -v a="$first_ok" -v q="$quorum_mono" 'BEGIN { printf "%.1f", (a - q) / 1000 }' || echo none)
 figure resume_after_quorum_ms "$r"
@@ -90,9 +99,6 @@ figure resume_after_restart_ms \
 	"$([[ $r != none ]] && awk -v a="$first_ok" -v q="$restart_mono" 'BEGIN { printf "%.1f", (a - q) / 1000 }' || echo none)"
 diag "errors by kind: ${A[errors_by]}; IDs by worker: ${A[workers]}"
 
-# minting went on after the loss, and stopped at the fence: last acknowledged request (at the
-# latest when the killed servers were gone, plus 100 ms for the survivor to notice) + session
-# timeout - margin
 fence=$((gone_wall / 1000 + DR_SESSION_MS - DR_MARGIN_MS + 100))
 if [[ ${A[phase_loss_last_ok_ms]} != none && $latest != none ]] && ((latest > loss_wall / 1000)); then
 	ok "minting continued after the quorum loss (for ${A[phase_loss_last_ok_ms]} ms)"

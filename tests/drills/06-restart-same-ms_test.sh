@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
-# Drill restart-same-ms: kill -9 the active HAProxy under load and start it again at once, same
-# state dir. The layout has one worker bit, so the two hosts hold the only two worker IDs and the
-# restarted node can only get its own old ID back (once ZooKeeper expires the killed session): the
+# Drill restart-same-ms: kill -9 one proxy's HAProxy under load and start it again at once, same
+# state dir. The layout has two worker bits, the three proxies hold three of the four worker IDs
+# and a library-mode node (snowflake.lua, on the client host) holds the fourth, so the restarted
+# proxy can only get its own old ID back (once ZooKeeper expires the killed session): the
 # hardest case for "restart never replays". It must wait past the write-ahead marks (local and
-# registry) before minting. The VIP goes to the standby meanwhile; then the standby is parked and
-# the VIP comes back to the restarted node: every ID it issues under its old worker ID must lie
-# above every ID that worker issued before the kill. A second client asks the restarted node
-# directly from the moment it is started again, so its very first IDs are checked too.
+# registry) before minting. Its VIP goes to the next proxy meanwhile, and comes back after the
+# hold-down: every ID it issues under its old worker ID must lie above every ID that worker
+# issued before the kill. A second client asks the restarted node directly from the moment it is
+# started again, so its very first answers are checked too (handed to peers until it mints).
 . "$(dirname "$0")/lib.sh"
 dr_init restart-same-ms 120
-SEQ_BITS=21 WORKER_BITS=1
+SEQ_BITS=20 WORKER_BITS=2
 
-dr_standard_up 1 "layout = { worker_bits = $WORKER_BITS, sequence_bits = $SEQ_BITS }"
-client_start vip "$VIP" 40000 -c 4 -r 500 || fatal "the client starts"
-client=$CLIENT_PID
+LAYOUT="layout = { worker_bits = $WORKER_BITS, sequence_bits = $SEQ_BITS }"
+dr_standard_up 3 "$LAYOUT"
+# the fourth worker ID: a library-mode node (the Lua 5.3 module, as an application embeds it)
+lua_config "$T/c/holder.conf.lua" \
+	"lease = { zk_hosts = \"$DR_ZK_HOSTS\", root = \"/snowflake/drill\", node_name = \"holder\", session_timeout_ms = $DR_SESSION_MS, margin_ms = $DR_MARGIN_MS }" \
+	"state = { dir = \"$T/c/holder-state\" }" "$LAYOUT"
+# shellcheck disable=SC2016 # Lua, not shell
+dr_spawn c holder env LUA_PATH="$DR_REPO/lua/?.lua;;" LUA_CPATH="$BUILD/lua5.3/?.so;;" SF_CFG="$T/c/holder.conf.lua" lua5.3 -e '
+	local config = require "snowflake.config"
+	local node = assert(require("snowflake").start(assert(config.load(os.getenv("SF_CFG")))))
+	io.write("holder worker ", tostring(node:status().worker), "\n") io.stdout:flush()
+	while true do os.execute("sleep 1") node:drain_logs() end' || fatal "the library-mode holder starts"
+wait_until 15000 grep -q '^holder worker [0-9]' "$T/c/holder.log" || fatal "the library-mode node holds the fourth worker ID ($(tail -n 3 "$T/c/holder.log"))"
+diag "$(grep '^holder worker' "$T/c/holder.log")"
+dr_load 40000
+client=$LOAD_PID
 sleep 4
-dr_pick_active
-[[ -n $W_ACT && -n $W_SBY && $W_ACT != "$W_SBY" ]] || fatal "the two hosts hold the two worker IDs ($W_ACT, $W_SBY)"
+dr_pick p1
+[[ -n ${W[p1]} && -n ${W[p2]} && -n ${W[p3]} ]] || fatal "the three proxies hold worker IDs (${W[p1]}, ${W[p2]}, ${W[p3]})"
 mapfile -t pids < <(hap_pids "$ACT")
 ev kill
 kill -KILL "${pids[@]}"
@@ -37,9 +51,10 @@ figure restart_after_kill_ms "$(ms_since "$kill_mono")"
 # a second client hammers the restarted node directly: its very first IDs are seen
 client_start direct "${DR_IP[$ACT]}" 8000 -c 2 -r 200 -T 1000 -t 1000 -k 20 || fatal "the direct client starts"
 direct=$CLIENT_PID
-if wait_until 3000 vip_on "$SBY"; then ok "the VIP moved to $SBY while $ACT restarted"; else not_ok "the VIP moved to $SBY while $ACT restarted (holders: $(vip_holders))"; fi
+if wait_until 3000 vip_of_moved "$ACT"; then ok "$ACT's VIP moved to $(vip_holders "${DR_VIP[$ACT]}") while it restarted"; else not_ok "$ACT's VIP moved while it restarted (holders: $(vip_holders "${DR_VIP[$ACT]}"))"; fi
 if hap_wait "$ACT" 200 20000; then
 	ready_ms=$(ms_since "$kill_mono")
+	ready_mono=$NOW_MONO
 	figure kill_to_ready_ms "$ready_ms"
 	w_new=$(hap_worker "$ACT")
 	if [[ $w_new == "$W_ACT" ]]; then
@@ -57,24 +72,18 @@ if [[ -n $wait_line ]]; then
 else
 	diag "no 'waiting ... for the clock to pass the marks' line in $ACT's log"
 fi
-wait_until 5000 prio_is "$ACT" 150 || not_ok "$ACT's keepalived is back at full priority (now $(ka_prio "$ACT"))"
-ev park
-park_mono=$EV_MONO
-r=$(hap_cli "$SBY" snowflake park)
-[[ $r == ok* ]] || not_ok "snowflake park on $SBY ($r)"
-if wait_until 3000 vip_on "$ACT"; then ok "with $SBY parked the VIP came back to the restarted $ACT"; else not_ok "with $SBY parked the VIP came back to $ACT (holders: $(vip_holders))"; fi
+dr_vip_came_back "${ready_mono:-$NOW_MONO}"
+park_mono=$NOW_MONO
 sleep 2
-r=$(hap_cli "$SBY" snowflake unpark)
-[[ $r == ok* ]] || not_ok "snowflake unpark on $SBY ($r)"
 ev end
 kill -TERM "$client" "$direct" 2>/dev/null
 client_wait "$client" 5000 || not_ok "the client ends"
 client_wait "$direct" 5000 || not_ok "the direct client ends"
 
-analyze --layout "$SEQ_BITS:$WORKER_BITS" --phase "kill:$kill_mono:$park_mono" "$T/vip.log" ||
-	fatal "the client log is readable"
-figure error_window_ms "${A[phase_kill_window_ms]}"
-figure failed_requests "${A[phase_kill_failed]}"
+analyze --layout "$SEQ_BITS:$WORKER_BITS" --phase "kill:$kill_mono:$park_mono" \
+	--vip-phase "act:$ACT_VIX:$kill_mono:$park_mono" "$T/vip.log" || fatal "the client log is readable"
+figure error_window_ms "${A[vphase_act_window_ms]}"
+dr_zero failed_requests "${A[phase_kill_failed_requests]}" "every request got an ID through a retry on the next VIP"
 analyze --layout "$SEQ_BITS:$WORKER_BITS" --worker-phase "before:$W_ACT:0:$restart_mono" \
 	--worker-phase "after:$W_ACT:$restart_mono:$EV_MONO" "$T/vip.log" "$T/direct.log" || fatal "the client logs are readable"
 figure ids_received "${A[ids]}"

@@ -6,14 +6,18 @@
 # Hosts are network namespaces named "sfd<pid>-<host>" (pid: the drill script's), joined by a
 # Linux bridge that lives in a namespace of its own ("sfd<pid>-sw"), so nothing touches the root
 # namespace's links and nothing can leave: every packet stays on that bridge or on a namespace's
-# loopback. 10.213.0.0/24:
+# loopback. 10.213.0.0/24, active-active (SPEC "Fleet topology"):
 #
-#               sfd<pid>-sw: br0 (no address)
-#      +-----------+-----------+-----------+-----------+-----------+
-#   p1 .11      p2 .12      c .50       z1 .21     [z2 .22     z3 .23]
-#   HAProxy     HAProxy     drill-client ZooKeeper  (ensemble for the quorum drill)
-#   keepalived  keepalived
-#   VIP 10.213.0.100 on the VRRP master
+#                          sfd<pid>-sw: br0 (no address)
+#      +-----------+-----------+-----------+-----------+----------------------------+
+#   p1 .11      p2 .12      p3 .13      c .50       z1 .21  z2 .22  z3 .23  [z4 .24  z5 .25]
+#   HAProxy     HAProxy     HAProxy     drill-client ZooKeeper ensemble (five for the quorum drill)
+#   keepalived  keepalived  keepalived  (round robin over the three VIPs, retry on the next)
+#   owns VIP    owns VIP    owns VIP
+#   .100        .101        .102
+#
+# Every proxy is in all three VRRP instances and the preferred master of its own VIP; each
+# proxy's HAProxy has the other two as peers (handoff backend sf_peers).
 #
 # Every process runs inside one of these namespaces and is recorded by PID; the cleanup (an EXIT
 # trap, so on success, failure, error and timeout alike) stops them by PID, kills whatever is still
@@ -41,10 +45,19 @@ DR_CLIENT=$BUILD/tests/drill-client
 DR_PREFIX=sfd$$
 EPOCH_MS=1704067200000
 
-VIP=10.213.0.100
 PORT=8080
-declare -A DR_IP=([p1]=10.213.0.11 [p2]=10.213.0.12 [c]=10.213.0.50
-	[z1]=10.213.0.21 [z2]=10.213.0.22 [z3]=10.213.0.23)
+declare -A DR_IP=([p1]=10.213.0.11 [p2]=10.213.0.12 [p3]=10.213.0.13 [c]=10.213.0.50
+	[z1]=10.213.0.21 [z2]=10.213.0.22 [z3]=10.213.0.23 [z4]=10.213.0.24 [z5]=10.213.0.25)
+# the proxies, in the fleet's order (the keepalived render takes them in this order)
+DR_PROXIES=(p1 p2 p3)
+# each proxy's own VIP, and the VIPs as the client's list (index 0, 1, 2 = p1, p2, p3)
+declare -A DR_VIP=([p1]=10.213.0.100 [p2]=10.213.0.101 [p3]=10.213.0.102)
+declare -A DR_VIX=([p1]=0 [p2]=1 [p3]=2)
+DR_VIPS=10.213.0.100,10.213.0.101,10.213.0.102
+# the health watcher's hold-downs in the drills: short, so a recovered proxy's VIP comes back
+# within a drill (production defaults: keepalived/health_watch.sh)
+DR_HOLD_DOWN_MS=1500
+DR_FLAP_HOLD_DOWN_MS=4000
 # drill lease settings (SPEC: short, so the drills stay short): ZooKeeper tickTime 200 ms makes
 # 400..4000 ms negotiable
 DR_SESSION_MS=2000
@@ -270,7 +283,8 @@ dr_zk_track() {
 	done
 }
 
-# dr_zk_up N: N=1 standalone z1, N=3 ensemble z1..z3; sets DR_ZK_HOSTS once every server serves
+# dr_zk_up N: N=1 standalone z1, N=3 or 5 an ensemble z1..zN; sets DR_ZK_HOSTS once every server
+# serves
 dr_zk_up() {
 	local n=$1 k addrs=() cs
 	DR_ZK_N=$n DR_ZK_DIR=$T/zk DR_ZK_HOSTS=
@@ -336,20 +350,23 @@ dr_zk_leader() { zk_ensemble_leader "$DR_ZK_DIR"; }
 
 # ---------------------------------------------------------------- HAProxy hosts
 
-# hap_config HOST [LUA_SECTION_LINE...]: the host's Lua config (lease on the drill ZooKeeper)
+# hap_config HOST [LUA_SECTION_LINE...]: the host's Lua config: the lease on the drill
+# ZooKeeper, the other proxies as its peers (http.peers)
 hap_config() {
-	local h=$1
+	local h=$1 p peers=
 	shift
 	mkdir -p "$T/$h/state"
+	for p in "${DR_PROXIES[@]}"; do [[ $p != "$h" ]] && peers+="$p = \"${DR_IP[$p]}:$PORT\", "; done
 	lua_config "$T/$h/snowflake.conf.lua" \
 		"lease = { zk_hosts = \"$DR_ZK_HOSTS\", root = \"/snowflake/drill\", node_name = \"$h\", session_timeout_ms = $DR_SESSION_MS, margin_ms = $DR_MARGIN_MS, reclaim_delay_ms = 1000 }" \
-		"state = { dir = \"$T/$h/state\" }" "$@"
+		"state = { dir = \"$T/$h/state\" }" "http = { peers = { $peers} }" "$@"
 }
 
 # hap_start HOST [VAR=value...]: haproxy/run.sh in HOST's namespace, bound to 0.0.0.0:8080 (so it
-# answers on the host's own address and on the VIP when it holds it); PID in $T/HOST/run.pid.
-# HAProxy's log (every lease state change) goes to a UDP receiver on the host's loopback, written
-# to $T/HOST/haproxy.log, apart from run.sh's own output in $T/HOST/run.log.
+# answers on the host's own address and on every VIP it holds); PID in $T/HOST/run.pid.
+# HAProxy's log (every lease state change, every peer check change) goes to a UDP receiver on
+# the host's loopback, written to $T/HOST/haproxy.log, apart from run.sh's own output in
+# $T/HOST/run.log. One thread a proxy: three proxies, the client and the ensemble share 2 cores.
 hap_start() {
 	local h=$1
 	shift
@@ -357,8 +374,18 @@ hap_start() {
 		dr_spawn "$h" syslog socat -u UDP-RECV:5140,bind=127.0.0.1 "OPEN:$T/$h/haproxy.log,creat,append" || return 1
 	fi
 	dr_spawn "$h" run env RUN_DIR="$T/$h" PORT=$PORT BIND_ADDR=0.0.0.0 CONFIG="$T/$h/snowflake.conf.lua" \
-		ZK_HOSTS="$DR_ZK_HOSTS" THREADS=2 LOG_TARGET=127.0.0.1:5140 "$@" "$DR_REPO/haproxy/run.sh" || return 1
+		ZK_HOSTS="$DR_ZK_HOSTS" THREADS="${DR_THREADS:-1}" LOG_TARGET=127.0.0.1:5140 "$@" "$DR_REPO/haproxy/run.sh" || return 1
 	echo "$DR_PID" >"$T/$h/run.pid"
+}
+
+# hap_stop HOST: what an operator's `systemctl stop` does: SIGTERM to run.sh, which stops
+# HAProxy (soft stop: answers in flight finish, the lease is released) and waits for it (10 s)
+hap_stop() {
+	local rp i
+	read -r rp <"$T/$1/run.pid" 2>/dev/null || return 1
+	kill -TERM "$rp" 2>/dev/null
+	for ((i = 0; i < 500; i++)); do proc_alive "$rp" || return 0; sleep 0.02; done
+	return 1
 }
 
 # hap_code HOST PATH: the HTTP status of PATH on HOST's own HAProxy (from inside HOST, 1 s bound)
@@ -389,6 +416,16 @@ hap_worker() {
 	[[ $b =~ \"worker\":(-?[0-9]+) ]] && echo "${BASH_REMATCH[1]}"
 }
 
+# hap_metric HOST SERIES: the value of one /metrics series (e.g. 'snowflake_handoffs_served_total'
+# or 'snowflake_handoffs_total{reason="parked"}'); 0 when absent
+hap_metric() {
+	hap_get "$1" /metrics | awk -v s="$2" '$1 == s { v = $2 } END { print v + 0 }'
+}
+# hap_handoffs HOST: every request HOST handed to a peer (all reasons)
+hap_handoffs() {
+	hap_get "$1" /metrics | awk '$1 ~ /^snowflake_handoffs_total\{/ { n += $2 } END { print n + 0 }'
+}
+
 hap_master() { local p; read -r p <"$T/$1/haproxy.pid" 2>/dev/null && [[ $p =~ ^[0-9]+$ ]] && echo "$p"; }
 # hap_pids HOST: the master and its children (the workers)
 hap_pids() {
@@ -413,14 +450,30 @@ hap_cli() {
 	printf '%s\n' "$*" | timeout 5 socat -t 3 - "UNIX-CONNECT:$T/$h/haproxy.sock" 2>/dev/null
 }
 
+# hap_peers_up HOST: HOST's handoff backend sees every peer UP (snowflake status)
+hap_peers_up() {
+	local st
+	st=$(hap_cli "$1" snowflake status)
+	[[ $st == *"peers: $((${#DR_PROXIES[@]} - 1))"* && $st != *" DOWN "* && $st != *" MAINT"* ]]
+}
+
+# peer_seen_as HOST STATE: every other proxy's handoff backend shows HOST as STATE (UP or DOWN)
+peer_seen_as() {
+	local p
+	for p in "${DR_PROXIES[@]}"; do
+		[[ $p == "$1" ]] && continue
+		hap_cli "$p" snowflake status | grep -q "^peer $1: [0-9.:]* $2 " || return 1
+	done
+}
+
 # ---------------------------------------------------------------- keepalived
 
-# ka_render HOST: keepalived.conf for HOST from the template, with every other p-host as peer
+# ka_render HOST: keepalived.conf for HOST: the whole fleet, one VRRP instance a VIP
 ka_render() {
-	local h=$1 p peers=()
-	for p in p1 p2; do [[ $p != "$h" ]] && peers+=(--peer "${DR_IP[$p]}"); done
-	"$DR_REPO/keepalived/render.sh" --host "$h" --iface eth0 --src "${DR_IP[$h]}" "${peers[@]}" \
-		--vip "$VIP/24" --vrid 51 --priority 150 --health-url "http://127.0.0.1:$PORT/health" \
+	local h=$1 p args=()
+	for p in "${DR_PROXIES[@]}"; do args+=(--proxy "$p=${DR_IP[$p]}" --vip "${DR_VIP[$p]}/24"); done
+	"$DR_REPO/keepalived/render.sh" --host "$h" --iface eth0 "${args[@]}" \
+		--health-url "http://127.0.0.1:$PORT/health" \
 		--state-file "$T/$h/health.state" --notify-log "$T/$h/vrrp-notify.log" >"$T/$h/keepalived.conf"
 }
 
@@ -433,145 +486,141 @@ ka_start() {
 		cat "$T/$h/keepalived-t.log" >&2
 		return 1
 	fi
-	dr_spawn "$h" watch "$DR_REPO/keepalived/health_watch.sh" "http://127.0.0.1:$PORT/health" \
+	dr_spawn "$h" watch env SF_WATCH_HOLD_DOWN_MS=$DR_HOLD_DOWN_MS SF_WATCH_FLAP_HOLD_DOWN_MS=$DR_FLAP_HOLD_DOWN_MS \
+		"$DR_REPO/keepalived/health_watch.sh" "http://127.0.0.1:$PORT/health" \
 		"$T/$h/health.state" "$T/$h/health-watch.log" || return 1
 	dr_spawn "$h" keepalived keepalived -n -l -D -G -P -f "$T/$h/keepalived.conf" \
 		-p "$T/$h/keepalived.pid" -r "$T/$h/keepalived-vrrp.pid" -c "$T/$h/keepalived-check.pid" || return 1
 }
 
-# ka_prio HOST: the latest effective priority keepalived logged ("none" before the first change:
-# with init_fail on the health script every start logs one)
-ka_prio() {
-	local l
-	l=$(grep -o 'effective priority from [0-9]* to [0-9]*' "$T/$1/keepalived.log" 2>/dev/null | tail -n 1)
-	[[ -n $l ]] && echo "${l##* }" || echo none
-}
-
-# ka_drops HOST: how many times keepalived lowered HOST's priority (its health failed)
-ka_drops() {
-	grep -o 'effective priority from [0-9]* to [0-9]*' "$T/$1/keepalived.log" 2>/dev/null |
-		awk '$4 > $6 { n++ } END { print n + 0 }'
-}
-
-# ka_state HOST: the latest VRRP state keepalived logged (MASTER/BACKUP/FAULT/none)
-ka_state() {
-	local l
-	l=$(grep -oE 'Entering (MASTER|BACKUP|FAULT) STATE' "$T/$1/keepalived.log" 2>/dev/null | tail -n 1)
-	l=${l#Entering }
-	echo "${l% STATE}"
-}
-
-# vip_holders: the hosts that have the VIP on eth0
+# vip_holders VIP: the hosts that have VIP on eth0 ("none" when no one does)
 vip_holders() {
 	local h out=
-	for h in p1 p2; do
-		ip -n "$DR_PREFIX-$h" -4 addr show dev eth0 2>/dev/null | grep -q " $VIP/" && out+="${out:+ }$h"
+	for h in "${DR_PROXIES[@]}"; do
+		ip -n "$DR_PREFIX-$h" -4 addr show dev eth0 2>/dev/null | grep -q " $1/" && out+="${out:+ }$h"
 	done
 	echo "${out:-none}"
 }
-
-vip_on() { [[ $(vip_holders) == "$1" ]]; }
-
-# dr_stable: exactly one host holds the VIP and both are healthy at full priority; sets ACT (the
-# active host) and SBY (the standby)
-ACT='' SBY=''
-dr_stable() {
+# vip_of_on OWNER HOST: OWNER's VIP is on HOST, and only there
+vip_of_on() { [[ $(vip_holders "${DR_VIP[$1]}") == "$2" ]]; }
+# vip_of_moved OWNER: OWNER's VIP is on exactly one other proxy
+vip_of_moved() {
 	local h
-	h=$(vip_holders)
-	[[ $h == p1 || $h == p2 ]] || return 1
-	prio_is p1 150 && prio_is p2 150 || return 1
-	[[ $(cat "$T/p1/health.state" 2>/dev/null) == 0 && $(cat "$T/p2/health.state" 2>/dev/null) == 0 ]] || return 1
-	ACT=$h SBY=p2
-	[[ $h == p2 ]] && SBY=p1
-	return 0
+	h=$(vip_holders "${DR_VIP[$1]}")
+	[[ $h != none && $h != "$1" && $h != *" "* ]]
 }
-# dr_pick_active: right before a drill's event, wait (5 s at most) for a stable pair and name it.
-# The VIP may have moved on its own under load (a missed advert or health check on a busy host):
-# that is reported, and the drill acts on whichever host is active now.
-dr_pick_active() {
-	wait_until 5000 dr_stable || fatal "a stable active/standby pair before the event (VIP: $(vip_holders), priorities p1 $(ka_prio p1) p2 $(ka_prio p2))"
-	local moves
-	moves=$(cat "$T/p1/vrrp-notify.log" "$T/p2/vrrp-notify.log" 2>/dev/null | grep -c ' MASTER ')
-	figure vip_moves_before_event $((moves - 1))
-	((moves > 1)) && diag "the VIP moved $((moves - 1)) time(s) on its own before the event; active now: $ACT"
-	W_ACT=$(hap_worker "$ACT") W_SBY=$(hap_worker "$SBY")
-	SBY_DROPS_AT_PICK=$(ka_drops "$SBY")
-	diag "active $ACT (worker $W_ACT), standby $SBY (worker $W_SBY)"
+# vips_home: every VIP is on its owner only
+vips_home() {
+	local p
+	for p in "${DR_PROXIES[@]}"; do vip_of_on "$p" "$p" || return 1; done
 }
-W_ACT='' W_SBY=''
-prio_is() { [[ $(ka_prio "$1") == "$2" ]]; }
+# vips_map: "p1:p1 p2:p2 p3:p1" (owner:holders), for messages
+vips_map() {
+	local p out=
+	for p in "${DR_PROXIES[@]}"; do out+="${out:+ }$p:$(vip_holders "${DR_VIP[$p]}" | tr ' ' '+')"; done
+	echo "$out"
+}
 
-# dr_standard_up [N_ZK=1] [LUA_SECTION...]: the usual drill set-up. ZooKeeper, p1 and p2 serving,
-# p1's keepalived master with the VIP (started first), p2's keepalived backup, both at full
-# priority. Ends in "ok" lines, or a fatal "not ok".
+# health_up HOST: HOST's watcher reports it up (the state keepalived tracks)
+health_up() { [[ $(cat "$T/$1/health.state" 2>/dev/null) == 0 ]]; }
+
+# notify_time HOST STATE OWNER [AFTER_WALL_MS]: unix ms of HOST's first notify line for OWNER's
+# VIP instance entering STATE after the given time (empty when none)
+notify_time() {
+	awk -v s="$2" -v inst="sf_vip_$3" -v after="${4:-0}" '$6 == s && $5 == inst && $2 >= after { print $2; exit }' \
+		"$T/$1/vrrp-notify.log" 2>/dev/null
+}
+# vip_moves OWNER [AFTER_WALL_MS]: how many times OWNER's VIP got a new master (MASTER lines on
+# any host, after the given time)
+vip_moves() {
+	local p
+	for p in "${DR_PROXIES[@]}"; do cat "$T/$p/vrrp-notify.log" 2>/dev/null; done |
+		awk -v inst="sf_vip_$1" -v after="${2:-0}" '$6 == "MASTER" && $5 == inst && $2 >= after { n++ } END { print n + 0 }'
+}
+
+# dr_stable: the fleet at rest: every VIP on its owner, every watcher up, every proxy's peers UP
+dr_stable() {
+	local p
+	vips_home || return 1
+	for p in "${DR_PROXIES[@]}"; do health_up "$p" || return 1; done
+	for p in "${DR_PROXIES[@]}"; do hap_peers_up "$p" || return 1; done
+}
+
+# dr_standard_up [N_ZK=3] [LUA_SECTION...]: the usual drill set-up. A ZooKeeper ensemble, the
+# three proxies serving, their keepalived started, every VIP on its owner. Ends in "ok" lines,
+# or a fatal "not ok".
 dr_standard_up() {
-	local nzk=${1:-1} h
+	local nzk=${1:-3} h k zs=()
 	shift
-	if ((nzk == 1)); then topo_up p1 p2 c z1; else topo_up p1 p2 c z1 z2 z3; fi || fatal "the namespaces and the bridge are set up"
+	for ((k = 1; k <= nzk; k++)); do zs+=("z$k"); done
+	topo_up "${DR_PROXIES[@]}" c "${zs[@]}" || fatal "the namespaces and the bridge are set up"
 	dr_zk_up "$nzk" || fatal "ZooKeeper ($nzk server(s)) serves on the bridge"
-	for h in p1 p2; do
+	for h in "${DR_PROXIES[@]}"; do
 		hap_config "$h" "$@"
 		hap_start "$h" "${DR_HAP_ENV[@]//%h/$h}" || fatal "run.sh starts on $h"
 	done
-	for h in p1 p2; do
+	for h in "${DR_PROXIES[@]}"; do
 		hap_wait "$h" 200 30000 || { tail -n 30 "$T/$h/run.log" >&2; fatal "$h's /health answers 200"; }
 	done
-	ka_start p1 || fatal "keepalived starts on p1"
-	wait_until 8000 vip_on p1 || fatal "p1 takes the VIP"
-	wait_until 8000 prio_is p1 150 || fatal "p1 reaches full priority"
-	ka_start p2 || fatal "keepalived starts on p2"
-	wait_until 8000 prio_is p2 150 || fatal "p2 reaches full priority"
-	wait_until 3000 grep -q '^[^ ]* [0-9]* up ' "$T/p2/health-watch.log" || fatal "p2's health watcher reports up"
-	[[ $(vip_holders) == p1 ]] || fatal "the VIP is on p1 only after p2 joined (holders: $(vip_holders))"
-	tcp_open c "$VIP" "$PORT" || fatal "the client host reaches the VIP"
-	ok "topology up: p1 (worker $(hap_worker p1)) holds the VIP, p2 (worker $(hap_worker p2)) is backup, ZooKeeper $DR_ZK_HOSTS"
+	for h in "${DR_PROXIES[@]}"; do ka_start "$h" || fatal "keepalived starts on $h"; done
+	wait_until 15000 dr_stable || fatal "every VIP on its owner, every proxy healthy with its peers UP ($(vips_map))"
+	for h in "${DR_PROXIES[@]}"; do tcp_open c "${DR_VIP[$h]}" "$PORT" || fatal "the client host reaches $h's VIP"; done
+	ok "topology up: p1 (worker $(hap_worker p1)), p2 (worker $(hap_worker p2)), p3 (worker $(hap_worker p3)) each on its own VIP; ZooKeeper $DR_ZK_HOSTS"
 }
 DR_HAP_ENV=()
 
-# dr_load_and_pick DURATION_MS [RATE=500]: after dr_standard_up, the VIP client running for
-# DURATION_MS (4 connections, RATE requests/s each, PID in LOAD_PID), 4 s of steady load, then the
-# active/standby pair named (ACT, SBY, W_ACT, W_SBY).
+# dr_load DURATION_MS [RATE=300] [client options...]: the fleet's callers: 6 slots (two a VIP),
+# RATE logical requests/s each, round robin over the three VIPs, a failed attempt retried at
+# once on the next VIP; log $T/vip.log, PID in LOAD_PID
 LOAD_PID=
-dr_load_and_pick() {
-	client_start vip "$VIP" "$1" -c 4 -r "${2:-500}" || fatal "the client starts"
+dr_load() {
+	local dur=$1 rate=${2:-300}
+	shift 2 2>/dev/null || shift $#
+	client_start vip "$DR_VIPS" "$dur" -c 6 -r "$rate" "$@" || fatal "the client starts"
 	LOAD_PID=$CLIENT_PID
-	sleep 4
-	dr_pick_active
 }
 
-# dr_vip_moved WHAT EVENT_WALL_US: the VIP reached the standby within 3 s of the event, and the
-# figure vip_move_ms (from the event to the standby's MASTER notification).
+# dr_pick [HOST=p1]: right before a drill's event, wait (8 s at most) for the fleet at rest and
+# name the proxy acted on (ACT, its worker W_ACT, its VIP's index ACT_VIX) and every proxy's
+# worker (W[host]). A VIP that moved on its own under load is reported.
+ACT='' W_ACT='' ACT_VIX=''
+declare -A W=()
+dr_pick() {
+	local p moves=0
+	wait_until 8000 dr_stable || fatal "the fleet at rest before the event ($(vips_map); health p1 $(cat "$T/p1/health.state") p2 $(cat "$T/p2/health.state") p3 $(cat "$T/p3/health.state"))"
+	for p in "${DR_PROXIES[@]}"; do moves=$((moves + $(vip_moves "$p") - 1)); done
+	figure vip_moves_before_event "$moves"
+	((moves > 0)) && diag "VIPs moved $moves time(s) on their own before the event"
+	ACT=${1:-p1} ACT_VIX=${DR_VIX[${1:-p1}]}
+	for p in "${DR_PROXIES[@]}"; do W[$p]=$(hap_worker "$p"); done
+	W_ACT=${W[$ACT]}
+	diag "acting on $ACT (worker $W_ACT, VIP ${DR_VIP[$ACT]}); workers: p1 ${W[p1]} p2 ${W[p2]} p3 ${W[p3]}"
+}
+
+# dr_vip_moved WHAT EVENT_WALL_US: ACT's VIP reached a survivor within 3 s of the event (SBY: that
+# survivor), and the figure vip_move_ms (from the event to the survivor's MASTER notification)
+SBY=''
 dr_vip_moved() {
 	local t_master
-	if wait_until 3000 vip_on "$SBY"; then
-		ok "the VIP moved to $SBY $1"
+	if wait_until 3000 vip_of_moved "$ACT"; then
+		SBY=$(vip_holders "${DR_VIP[$ACT]}")
+		ok "$ACT's VIP moved to $SBY $1"
+		t_master=$(notify_time "$SBY" MASTER "$ACT" $(($2 / 1000)))
+		[[ -n $t_master ]] && figure vip_move_ms $((t_master - $2 / 1000))
 	else
-		not_ok "the VIP moved to $SBY $1 (holders: $(vip_holders))"
+		not_ok "$ACT's VIP moved to a survivor $1 (holders: $(vip_holders "${DR_VIP[$ACT]}"))"
 	fi
-	t_master=$(notify_time "$SBY" MASTER $(($2 / 1000)))
-	[[ -n $t_master ]] && figure vip_move_ms $((t_master - $2 / 1000))
 	return 0
 }
 
-# dr_rejoined_as_backup [SETTLE_S=0]: the active host's keepalived is back at full priority, and
-# after SETTLE_S the VIP is still on the standby (a recovered host never takes it back).
-dr_rejoined_as_backup() {
-	if wait_until 5000 prio_is "$ACT" 150; then ok "$ACT's keepalived is back at full priority"; else not_ok "$ACT's keepalived is back at full priority (now $(ka_prio "$ACT"))"; fi
-	sleep "${1:-0}"
-	dr_vip_stayed_on_standby
-}
-
-# dr_vip_stayed_on_standby: the recovered active host did not take the VIP back from a healthy
-# standby
-dr_vip_stayed_on_standby() {
-	if vip_on "$SBY"; then
-		ok "$ACT rejoined as backup: the VIP stays on $SBY"
-	elif (($(ka_drops "$SBY") > SBY_DROPS_AT_PICK)); then
-		# a recovered host takes the VIP from a standby whose own health failed: as designed (a
-		# slow /health on a busy 2-core box is enough), not a recovered host grabbing it back
-		ok "$ACT rejoined as backup; the VIP went back to it only because $SBY's own health failed since (priority now $(ka_prio "$SBY"))"
+# dr_vip_came_back HEALTHY_MONO_US: ACT's VIP returned to it after the hold-down, once; figure
+# vip_return_ms (from HEALTHY_MONO_US, when ACT answered /health 200 again)
+dr_vip_came_back() {
+	if wait_until $((DR_FLAP_HOLD_DOWN_MS + 6000)) vip_of_on "$ACT" "$ACT"; then
+		ok "$ACT's VIP came back to it after the hold-down"
+		figure vip_return_ms "$(ms_since "$1")"
 	else
-		not_ok "$ACT rejoined as backup: the VIP stays on $SBY (holders: $(vip_holders); $SBY's priority $(ka_prio "$SBY"), never lowered)"
+		not_ok "$ACT's VIP came back to it after the hold-down ($(vips_map))"
 	fi
 }
 
@@ -596,8 +645,14 @@ dr_window_ok() {
 	fi
 }
 
-# client_start NAME ADDR DURATION_MS [client options...]: the drill client in the client host,
-# log in $T/NAME.log; PID in CLIENT_PID
+# dr_zero FIGURE VALUE WHAT: the figure, and a check that it is 0
+dr_zero() {
+	figure "$1" "$2"
+	if [[ $2 == 0 ]]; then ok "$3: $1 0"; else not_ok "$3: $1 $2 (want 0)"; fi
+}
+
+# client_start NAME ADDRS DURATION_MS [client options...]: the drill client in the client host,
+# log in $T/NAME.log; PID in CLIENT_PID. ADDRS: one address or a comma-separated list.
 CLIENT_PID=
 client_start() {
 	local name=$1 addr=$2 dur=$3
@@ -635,8 +690,21 @@ check_safety() {
 	figure order_violations "${A[order_violations]:-?}"
 }
 
-# notify_time HOST STATE [AFTER_WALL_MS]: unix ms of HOST's first notify line for STATE after the
-# given time (empty when none)
-notify_time() {
-	awk -v s="$2" -v after="${3:-0}" '$6 == s && $2 >= after { print $2; exit }' "$T/$1/vrrp-notify.log" 2>/dev/null
+# vip_phase_args FROM_US TO_US: analyze's --vip-phase options, one a proxy's VIP (named by the
+# proxy: vphase_<host>_window_ms, vphase_<host>_errors)
+VIP_PHASE_ARGS=()
+vip_phase_args() {
+	local p
+	VIP_PHASE_ARGS=()
+	for p in "${DR_PROXIES[@]}"; do VIP_PHASE_ARGS+=(--vip-phase "$p:${DR_VIX[$p]}:$1:$2"); done
+}
+# other_vip_errors: after analyze with vip_phase_args, the failed attempts on every VIP but ACT's
+other_vip_errors() {
+	local p k n=0
+	for p in "${DR_PROXIES[@]}"; do
+		[[ $p == "$ACT" ]] && continue
+		k=vphase_${p}_errors
+		n=$((n + ${A[$k]:-0}))
+	done
+	echo "$n"
 }
