@@ -11,7 +11,7 @@
  * and per address). Bounded in time (-d) and in logical requests (-n);
  * SIGTERM/SIGINT end it early (the footer is still written).
  *
- *   drill-client -a ADDR[,ADDR...] -p PORT -o FILE -d DURATION_MS [-c SLOTS=4] [-r RATE=500]
+ *   drill-client -a ADDR[,ADDR...] -p PORT -o FILE -d DURATION_MS [-c SLOTS=4 (1..64)] [-r RATE=500]
  *                [-n MAX_REQUESTS] [-R TRIES=number of addresses] [-T CONNECT_TIMEOUT_MS=200]
  *                [-t READ_TIMEOUT_MS=200] [-k BACKOFF_MS=10] [-J JSON_PCT=0] [-B IDS_PCT=0]
  *                [-N MAX_COUNT=16] [-l LABEL]
@@ -34,7 +34,9 @@
  * JSON_PCT + IDS_PCT is GET /ids?count=C (text, one ID per line), anything
  * else GET /id in text. The slot's j-th /ids request (j = 0, 1, ...) asks for
  * C = 1, 2, 4, 8, ... (the powers of two below MAX_COUNT, then MAX_COUNT, and
- * again). An /ids answer must hold exactly C IDs, strictly increasing.
+ * again; MAX_COUNT 1..4096). An /ids answer must hold exactly C IDs, strictly
+ * increasing (else bad_response, detail ids_count, ids_not_increasing or
+ * ids_syntax).
  *
  * Output lines (one per attempt, in completion order; every field is one token):
  *   I <start_us> <end_us> <slot> <id> <node> <vip> <try> <kind> <req>  an ID (200); an /ids
@@ -49,8 +51,11 @@
  * closed (EOF mid-response), bad_response, http (detail "<status>:<error code>").
  * A detail's spaces become '_'. start_us is when the attempt began (connect
  * included), end_us when it ended. An attempt still in flight when the client
- * stops leaves no line. Lines starting with '#' are comments (a header with
- * both clocks, a footer with the counts).
+ * stops leaves no line, and its request no F line. Lines starting with '#' are
+ * comments: a header with both clocks and the settings (addrs=A,B,C tries=T
+ * ...), a footer with the counts (attempts, ids, errors, requests = logical
+ * requests that ended with an ID or an F line, failed = F lines). The output is
+ * flushed every 100 ms, so a killed client leaves a usable log.
  */
 #include <errno.h>
 #include <fcntl.h>
