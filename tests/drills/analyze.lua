@@ -2,18 +2,38 @@
 --
 --   lua5.4 analyze.lua [options] LOG...
 --
+-- Log lines (tests/drills/client.c); the fields after the old ones are optional, so logs of the
+-- single-address client still parse (vip 0, try 1, kind id, each attempt its own request):
+--   I <start_us> <end_us> <slot> <id> <node> [<vip> <try> <kind> [<req>]]
+--   E <start_us> <end_us> <slot> <kind> <detail> [<vip> <try> [<req>]]
+--   F <start_us> <end_us> <slot> <tries> [<req>]
+-- A logical request is (log, slot, req); without req, (log, slot, start of the attempt).
+--
 -- Always printed ("key value" lines):
---   ids, errors, dups, order_violations, window_ms (the longest time without a successful answer,
---   over the whole run), errors_by (kind=count,...), workers (worker=count,...), nodes (node=count).
+--   ids, errors (failed attempts), dups, order_violations, window_ms (the longest time without a
+--   successful answer, over the whole run), errors_by (kind=count,...), workers (worker=count,...),
+--   nodes (node=count), requests (logical requests that got an ID or an F line), failed_requests
+--   (F lines), retried_requests (requests that got their ID on a try after the first),
+--   errors_by_vip and ids_by_vip (vip=count,..., by address index), ids_by_kind (id, json, ids:
+--   text /id, JSON /id, /ids), share_min_pct and share_min_node (the node with the smallest share
+--   of all IDs by the node header, percent with one decimal, "none" without IDs; over the nodes
+--   seen and those of --nodes)
 -- Options:
 --   --layout SEQ_BITS:WORKER_BITS[:EPOCH_MS]   ID layout (default 12:10:1704067200000)
 --   --phase NAME:FROM_US:TO_US   "phase_NAME_window_ms", "phase_NAME_failed", "phase_NAME_ids":
 --                                the longest gap between successful answers that ended in
 --                                [FROM, TO] (the last success before FROM counts as the start),
 --                                failed attempts and IDs that ended in it; "phase_NAME_last_ok_ms"
---                                and "phase_NAME_first_503_ms" (ms after FROM, "none"), and
+--                                and "phase_NAME_first_503_ms" (ms after FROM, "none"),
 --                                "phase_NAME_max_ts" (latest ID timestamp, Unix ms, of requests
---                                that began in the phase)
+--                                that began in the phase), "phase_NAME_failed_requests" (F lines
+--                                that ended in it)
+--   --vip-phase NAME:VIP:FROM_US:TO_US  the same over attempts on address index VIP only:
+--                                "vphase_NAME_window_ms" (and _from_us, _to_us; when no success on
+--                                VIP ended in [FROM, TO], the window runs from the last one before
+--                                FROM, or FROM, to TO), "vphase_NAME_errors" (failed attempts on VIP
+--                                that ended in it), "vphase_NAME_ids" (IDs from VIP that ended in it)
+--   --nodes NODE,NODE...         nodes that count for share_min_pct even when they served nothing
 --   --fence NAME:WORKER:WALL_MS  "fence_NAME_late_ids": IDs of WORKER whose timestamp is at or after
 --                                WALL_MS; "fence_NAME_last_ms": the latest such worker's timestamp
 --                                minus WALL_MS (negative when all are before)
@@ -30,10 +50,12 @@
 --   --list-order N               print up to N order violations / duplicates as "# ..." lines
 -- Per-worker order: an answer A that ended before a request B began was issued before B; if both
 -- carry the same worker, A's ID must be below B's. Checked over every log together (one monotonic
--- clock), so it covers the VIP moving between hosts and a host reusing a worker ID.
+-- clock), so it covers the VIP moving between hosts, a client's addresses and a host reusing a
+-- worker ID. (The IDs of one /ids answer share their times: the client checks their order.)
 
 local seq_bits, worker_bits, epoch = 12, 10, 1704067200000
-local phases, fences, sinces, worker_q, wphases = {}, {}, {}, {}, {}
+local phases, fences, sinces, worker_q, wphases, vphases = {}, {}, {}, {}, {}, {}
+local listed_nodes = {}
 local list_n = 5
 local files = {}
 
@@ -62,6 +84,14 @@ do
       local n, f, t = arg[i + 1]:match("^([%w_]+):(%-?%d+):(%-?%d+)$")
       if not n then die("--phase NAME:FROM_US:TO_US") end
       phases[#phases + 1] = { name = n, from = int(f, "from"), to = int(t, "to") }
+      i = i + 2
+    elseif a == "--vip-phase" then
+      local n, v, f, t = (arg[i + 1] or ""):match("^([%w_]+):(%d+):(%-?%d+):(%-?%d+)$")
+      if not n then die("--vip-phase NAME:VIP:FROM_US:TO_US") end
+      vphases[#vphases + 1] = { name = n, vip = int(v, "vip"), from = int(f, "from"), to = int(t, "to") }
+      i = i + 2
+    elseif a == "--nodes" then
+      for n in (arg[i + 1] or ""):gmatch("[^,]+") do listed_nodes[#listed_nodes + 1] = n end
       i = i + 2
     elseif a == "--fence" then
       local n, w, t = arg[i + 1]:match("^([%w_]+):(%d+):(%d+)$")
@@ -95,29 +125,74 @@ if #files == 0 then die("no log files") end
 local ts_shift = seq_bits + worker_bits
 local wmask = (1 << worker_bits) - 1
 
-local oks, errs = {}, {}
-local errors_by, nodes = {}, {}
+local oks, errs, fails = {}, {}, {}
+local errors_by, nodes, ids_by_vip, errors_by_vip, ids_by_kind = {}, {}, {}, {}, {}
+-- logical requests with an outcome (an ID or an F line): per log, per slot, a set of request
+-- numbers (or "@<start>" for lines without one); n_retried: those that got their ID after try 1
+local n_requests, n_retried = 0, 0
+-- %d+ of a time, slot, vip or try always reads as an integer; an ID may overflow (checked)
+local tointeger, tonum = math.tointeger, tonumber
+-- the new fields are tried first (one match a line: a few hundred thousand lines stay fast)
+local I_NEW = "^I (%d+) (%d+) (%d+) (%d+) (%S+) (%d+) (%d+) (%a+) (%d+)$"
+local I_OLD = "^I (%d+) (%d+) (%d+) (%d+) (%S+)(.*)$"
+local E_NEW = "^E (%d+) (%d+) (%d+) (%S+) (%S+) (%d+) (%d+) (%d+)$"
+local E_OLD = "^E (%d+) (%d+) (%d+) (%S+) (%S+)(.*)$"
 for _, path in ipairs(files) do
   local fh = io.open(path, "r")
   if not fh then die("cannot read " .. path) end
+  local slots = {}
+  -- true the first time a logical request is seen
+  local function outcome(conn, req)
+    local set = slots[conn]
+    if not set then set = {}; slots[conn] = set end
+    if set[req] then return false end
+    set[req], n_requests = true, n_requests + 1
+    return true
+  end
   for line in fh:lines() do
     local kind = line:sub(1, 1)
     if kind == "I" then
-      local s, e, conn, id, node = line:match("^I (%d+) (%d+) (%d+) (%d+) (%S+)")
+      local s, e, conn, id, node, vip, try, ik, req = line:match(I_NEW)
+      if not s then
+        local rest
+        s, e, conn, id, node, rest = line:match(I_OLD)
+        if s then
+          vip, try, ik, req = rest:match("^ (%d+) (%d+) ?(%a*) ?(%d*)")
+          if not ik or ik == "" then ik = "id" end
+          if not req or req == "" then req = "@" .. s end
+        end
+      end
       if s then
-        local v = math.tointeger(tonumber(id))
+        local v = tointeger(tonum(id))
         if not v then die("unparseable ID in " .. path .. ": " .. line) end
-        oks[#oks + 1] = { s = int(s, "start"), e = int(e, "end"), id = v,
-                          w = (v >> seq_bits) & wmask, ts = (v >> ts_shift) + epoch, node = node,
-                          conn = path .. "#" .. conn }
+        vip, try = vip and tonum(vip) or 0, try and tonum(try) or 1
+        oks[#oks + 1] = { s = tonum(s), e = tonum(e), id = v,
+                          w = (v >> seq_bits) & wmask, ts = (v >> ts_shift) + epoch, node = node, vip = vip }
         nodes[node] = (nodes[node] or 0) + 1
+        ids_by_vip[vip] = (ids_by_vip[vip] or 0) + 1
+        ids_by_kind[ik] = (ids_by_kind[ik] or 0) + 1
+        if outcome(conn, req) and try > 1 then n_retried = n_retried + 1 end
       end
     elseif kind == "E" then
-      local s, e, _, k, d = line:match("^E (%d+) (%d+) (%d+) (%S+) (%S+)")
+      local s, e, _, k, d, vip = line:match(E_NEW)
+      if not s then
+        local rest
+        s, e, _, k, d, rest = line:match(E_OLD)
+        -- an old line's detail may run on in words: then the new fields are absent
+        vip = s and rest:match("^ (%d+) %d+ ?%d*$")
+      end
       if s then
         local key = k == "http" and ("http_" .. d) or k
-        errs[#errs + 1] = { s = int(s, "start"), e = int(e, "end"), kind = k, detail = d }
+        vip = vip and tonum(vip) or 0
+        errs[#errs + 1] = { s = tonum(s), e = tonum(e), kind = k, detail = d, vip = vip }
         errors_by[key] = (errors_by[key] or 0) + 1
+        errors_by_vip[vip] = (errors_by_vip[vip] or 0) + 1
+      end
+    elseif kind == "F" then
+      local s, e, conn, _, req = line:match("^F (%d+) (%d+) (%d+) (%d+) ?(%d*)")
+      if s then
+        fails[#fails + 1] = { s = tonum(s), e = tonum(e) }
+        outcome(conn, req ~= "" and req or ("@" .. s))
       end
     end
   end
@@ -129,6 +204,9 @@ local function put(k, v) out[#out + 1] = k .. " " .. tostring(v) end
 
 put("ids", #oks)
 put("errors", #errs)
+put("requests", n_requests)
+put("failed_requests", #fails)
+put("retried_requests", n_retried)
 
 -- duplicates
 local ids = {}
@@ -147,16 +225,36 @@ for i = 2, #ids do
 end
 put("dups", dups)
 
+-- recs sorted by their integer field f (ties in input order). Sorting plain integers is several
+-- times faster than with a comparator: each key is the field's offset from the minimum above the
+-- record's index; a comparator does it when the keys would not fit in 63 bits.
+local function sorted_by(recs, f)
+  local n, lo, hi = #recs, math.maxinteger, math.mininteger
+  for i = 1, n do
+    local v = recs[i][f]
+    if v < lo then lo = v end
+    if v > hi then hi = v end
+  end
+  local res = {}
+  if n < (1 << 21) and (n == 0 or hi - lo < (1 << 41)) then
+    local keys = {}
+    for i = 1, n do keys[i] = ((recs[i][f] - lo) << 21) | i end
+    table.sort(keys)
+    for i = 1, n do res[i] = recs[keys[i] & ((1 << 21) - 1)] end
+  else
+    for i = 1, n do res[i] = recs[i] end
+    table.sort(res, function(a, b) return a[f] < b[f] end)
+  end
+  return res
+end
+
 -- per-worker order: sweep requests by start time, answers by end time
-local by_start, by_end = {}, {}
-for i = 1, #oks do by_start[i] = oks[i]; by_end[i] = oks[i] end
-table.sort(by_start, function(a, b) return a.s < b.s end)
-table.sort(by_end, function(a, b) return a.e < b.e end)
+local by_start, by_end = sorted_by(oks, "s"), sorted_by(oks, "e")
 local maxid, maxrec = {}, {}
-local j, violations = 1, 0
+local j, violations, n_end = 1, 0, #by_end
 listed = 0
 for _, b in ipairs(by_start) do
-  while j <= #by_end and by_end[j].e < b.s do
+  while j <= n_end and by_end[j].e < b.s do
     local a = by_end[j]
     if not maxid[a.w] or a.id > maxid[a.w] then maxid[a.w], maxrec[a.w] = a.id, a end
     j = j + 1
@@ -174,19 +272,22 @@ for _, b in ipairs(by_start) do
 end
 put("order_violations", violations)
 
--- the longest time without a successful answer
-local function window(from, to)
-  local last, best, bfrom, bto = nil, 0, 0, 0
+-- the longest time without a successful answer (on address index vip only, when given)
+local function window(from, to, vip)
+  local last, best, bfrom, bto, seen = nil, 0, 0, 0, false
   for _, r in ipairs(by_end) do
     if r.e > to then break end
-    if r.e < from then
-      last = r.e
-    else
-      if last and r.e - last > best then best, bfrom, bto = r.e - last, last, r.e end
-      last = r.e
+    if not vip or r.vip == vip then
+      if r.e < from then
+        last = r.e
+      else
+        if last and r.e - last > best then best, bfrom, bto = r.e - last, last, r.e end
+        last, seen = r.e, true
+      end
     end
   end
-  return best, bfrom, bto
+  -- when nothing ended in [from, to], last is the last success before from (or nil)
+  return best, bfrom, bto, seen, last
 end
 local w, wf, wt = window(math.mininteger, math.maxinteger)
 put("window_ms", string.format("%.1f", w / 1000))
@@ -218,6 +319,33 @@ for _, p in ipairs(phases) do
   put("phase_" .. p.name .. "_window_to_us", bt)
   put("phase_" .. p.name .. "_failed", failed)
   put("phase_" .. p.name .. "_ids", n)
+  local failed_requests = 0
+  for _, f in ipairs(fails) do
+    if f.e >= p.from and f.e <= p.to then failed_requests = failed_requests + 1 end
+  end
+  put("phase_" .. p.name .. "_failed_requests", failed_requests)
+end
+
+for _, p in ipairs(vphases) do
+  local best, bf, bt, seen, before = window(p.from, p.to, p.vip)
+  if not seen then
+    -- nothing from that address in the phase: as far as the client knows it was out until TO
+    bf, bt = before or p.from, p.to
+    best = bt - bf
+  end
+  local nerr, nids = 0, 0
+  for _, e in ipairs(errs) do
+    if e.vip == p.vip and e.e >= p.from and e.e <= p.to then nerr = nerr + 1 end
+  end
+  for _, r in ipairs(oks) do
+    if r.vip == p.vip and r.e >= p.from and r.e <= p.to then nids = nids + 1 end
+  end
+  local pre = "vphase_" .. p.name
+  put(pre .. "_window_ms", string.format("%.1f", best / 1000))
+  put(pre .. "_window_from_us", bf)
+  put(pre .. "_window_to_us", bt)
+  put(pre .. "_errors", nerr)
+  put(pre .. "_ids", nids)
 end
 
 for _, f in ipairs(fences) do
@@ -297,5 +425,24 @@ for _, r in ipairs(oks) do workers[r.w] = (workers[r.w] or 0) + 1 end
 put("errors_by", joined(errors_by))
 put("workers", joined(workers))
 put("nodes", joined(nodes))
+put("errors_by_vip", joined(errors_by_vip))
+put("ids_by_vip", joined(ids_by_vip))
+put("ids_by_kind", joined(ids_by_kind))
+
+-- the least loaded node: a node of --nodes that served nothing has 0 %
+local shares = {}
+for n, c in pairs(nodes) do shares[n] = c end
+for _, n in ipairs(listed_nodes) do shares[n] = shares[n] or 0 end
+local min_node, min_count
+for n, c in pairs(shares) do
+  if not min_count or c < min_count or (c == min_count and n < min_node) then min_node, min_count = n, c end
+end
+if #oks > 0 and min_node then
+  put("share_min_pct", string.format("%.1f", 100 * min_count / #oks))
+  put("share_min_node", min_node)
+else
+  put("share_min_pct", "none")
+  put("share_min_node", "none")
+end
 
 print(table.concat(out, "\n"))
