@@ -65,19 +65,24 @@ return {
 CONF
 fi
 
-# what the HAProxy configuration needs from the Lua config (snowflake/render.lua:
-# SF_* values, and the peers' backend and address list written into RUN_DIR)
-# (the paths go through the environment: an argument after -e would be run
-# as a script, and stdin is never read)
-if ! derived=$(cd "$top" && SF_CFG_PATH=$config SF_RUN_DIR=$run_dir LUA_PATH="$top/lua/?.lua;;" lua5.3 -e '
-	require("snowflake.render").main(os.getenv("SF_CFG_PATH"), os.getenv("SF_RUN_DIR"))
-' </dev/null); then
+# derive: what the HAProxy configuration needs from the Lua config, written into RUN_DIR by
+# snowflake/render.lua: derived.cfg (the SF_* values as `setenv`), peers.cfg (the peers'
+# backend), peers.acl (the addresses handoffs are honoured from). Run before the start and
+# before every reload. (The paths go through the environment: an argument after -e would be
+# run as a script, and stdin is never read.)
+derive() {
+	local out name value
+	out=$(cd "$top" && SF_CFG_PATH=$config SF_RUN_DIR=$run_dir LUA_PATH="$top/lua/?.lua;;" lua5.3 -e '
+		require("snowflake.render").main(os.getenv("SF_CFG_PATH"), os.getenv("SF_RUN_DIR"))
+	' </dev/null) || return 1
+	while IFS='=' read -r name value; do
+		case $name in SF_[A-Z_]*) export "$name=$value" ;; esac
+	done <<<"$out"
+}
+if ! derive; then
 	say "invalid config $config"
 	exit 1
 fi
-while IFS='=' read -r name value; do
-	case $name in SF_[A-Z_]*) export "$name=$value" ;; esac
-done <<<"$derived"
 
 export SNOWFLAKE_CONFIG=$config
 export SF_HOME=$top
@@ -86,17 +91,39 @@ export SF_BIND=${BIND_ADDR:-127.0.0.1}:$port
 export SF_SOCKET=$run_dir/haproxy.sock
 export SF_THREADS=${THREADS:-2}
 export SF_LOG_TARGET=${LOG_TARGET:-stderr}
-export SF_NODE=${SF_NODE:-$(hostname)}
+export SF_NODE=${SF_NODE:-$(hostname)} # derived.cfg sets it when the config names the node
 
-if ! haproxy -c -q -f "$top/haproxy/haproxy.cfg" -f "$SF_PEERS_CFG"; then
+haproxy_files=(-f "$SF_DERIVED_CFG" -f "$top/haproxy/haproxy.cfg" -f "$SF_PEERS_CFG")
+if ! haproxy -c -q "${haproxy_files[@]}"; then
 	say "haproxy -c failed"
 	exit 1
 fi
+
+# SIGHUP: a reload with the config as it is now (http.peers added or removed, any key): derive
+# again, check, then HAProxy's own hitless reload (USR2 to the master: a new worker with its own
+# lease takes the sockets, the old one finishes what it holds). A config that does not check
+# changes nothing.
+# shellcheck disable=SC2317 # the HUP trap runs it
+reload() {
+	if ! derive; then
+		say "reload refused: invalid config $config (HAProxy goes on with the one it has)"
+	elif ! haproxy -c -q "${haproxy_files[@]}"; then
+		say "reload refused: haproxy -c failed (HAProxy goes on with the config it has)"
+	else
+		kill -USR2 "$haproxy_pid" 2>/dev/null && say "reloading HAProxy (pid $haproxy_pid) with $config"
+	fi
+}
+trap reload HUP
+
 # shellcheck disable=SC2086
-${HAPROXY_ENV_PREFIX:-} haproxy -W -db -f "$top/haproxy/haproxy.cfg" -f "$SF_PEERS_CFG" -p "$run_dir/haproxy.pid" &
+${HAPROXY_ENV_PREFIX:-} haproxy -W -db "${haproxy_files[@]}" -p "$run_dir/haproxy.pid" &
 haproxy_pid=$!
-say "HAProxy (pid $haproxy_pid) serving http://$SF_BIND  (CLI: socat - UNIX:$SF_SOCKET; stop: Ctrl-C or kill $$)"
-wait "$haproxy_pid"
-status=$?
+say "HAProxy (pid $haproxy_pid) serving http://$SF_BIND  (CLI: socat - UNIX:$SF_SOCKET; reload: kill -HUP $$; stop: Ctrl-C or kill $$)"
+# a trapped HUP ends `wait` early: wait again while HAProxy runs
+while :; do
+	wait "$haproxy_pid"
+	status=$?
+	kill -0 "$haproxy_pid" 2>/dev/null || break
+done
 haproxy_pid=
 exit "$status"

@@ -38,6 +38,8 @@
  * Loading it again in another Lua state of the process shares only the
  * process-wide statics (the process generator and lease, counters, settings).
  */
+#include <dlfcn.h>
+
 #include "classes.h"
 #include "helpers.h"
 
@@ -65,11 +67,32 @@ static const luaL_Reg *const module_functions[] = {
  * require "snowflake.core" -> the module table: the functions of every
  * class file, codes = {name = negative code}, VERSION.
  */
+/* The lease's thread and the ZooKeeper client's run this object's code (and
+ * the libraries it loaded) until the process ends. Lua unloads a C module
+ * when its state closes: HAProxy closes its Lua states when a worker exits
+ * (a reload's old worker, a soft stop), which unmapped the code under those
+ * threads (the old worker died of SIGSEGV after every reload). Loaded once
+ * more with RTLD_NODELETE, the object stays mapped whatever dlclose Lua
+ * calls. */
+static void pin_module(void)
+{
+	static int pinned;
+	Dl_info self;
+
+	if (pinned || !dladdr((void *)&luaopen_snowflake_core, &self) || !self.dli_fname)
+		return;
+	/* RTLD_NOLOAD: only the object already loaded, with one more reference
+	 * that is never dropped */
+	if (dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+		pinned = 1;
+}
+
 int luaopen_snowflake_core(lua_State *L)
 {
 	/* 0. a module built for another Lua (5.4 headers in HAProxy's 5.3)
 	 * stops here, saying so */
 	luaL_checkversion(L);
+	pin_module();
 	/* 1. classes first, each metatable complete before anything can reach
 	 * it: nothing below or later adds a method to a class */
 	sfl_class_register(L, SFL_GEN_MT, sfl_gen_meta, gen_methods);

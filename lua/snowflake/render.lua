@@ -1,7 +1,9 @@
 -- What HAProxy needs from the Lua config, derived in one place (haproxy/run.sh
--- writes it before starting HAProxy; haproxy.cfg reads it):
+-- writes it before starting and before each reload; haproxy.cfg reads it):
 --   env        the SF_* values haproxy.cfg expands (layout masks, the rate
---              limit, the node name, the peer check interval)
+--              limit, the node name), written as `setenv` lines of a `global`
+--              section (derived.cfg, the first file HAProxy reads): a reload
+--              re-reads them like the rest of the configuration
 --   peers_cfg  the `backend sf_peers` section: one server a peer, each
 --              health-checked on /health (its settings are the named
 --              defaults sf_peer_defaults in haproxy.cfg)
@@ -28,15 +30,17 @@ local function sorted_names(peers)
 end
 
 -- cfg: a built config (config.build / config.load). Returns
--- { env = { {name, value}, ... }, peers_cfg = text, peers_acl = text }.
+-- { env = { {name, value}, ... }, derived_cfg = text, peers_cfg = text, peers_acl = text }.
 function M.haproxy(cfg)
   local layout, http = cfg.layout, cfg.http
   local env = {
     { "SF_SEQ_DIV", tostring(1 << layout.sequence_bits) },
     { "SF_WORKER_MASK", tostring((1 << layout.worker_bits) - 1) },
     { "SF_RATE", tostring(cfg.limits.rate_per_10s) },
-    { "SF_NODE", http.node_name or cfg.lease.node_name or "" },
   }
+  -- no node name configured: run.sh's environment gives the host name
+  local node = http.node_name or cfg.lease.node_name
+  if node then env[#env + 1] = { "SF_NODE", node } end
   local servers, sources = {}, {}
   local source = http.handoff_source and (" source " .. http.handoff_source) or ""
   for _, name in ipairs(sorted_names(http.peers)) do
@@ -49,7 +53,11 @@ function M.haproxy(cfg)
     .. "backend sf_peers from sf_peer_defaults\n"
     .. (#servers > 0 and (table_concat(servers, "\n") .. "\n") or "")
   local peers_acl = #sources > 0 and (table_concat(sources, "\n") .. "\n") or ""
-  return { env = env, peers_cfg = peers_cfg, peers_acl = peers_acl }
+  local setenv = {}
+  for _, kv in ipairs(env) do setenv[#setenv + 1] = "    setenv " .. kv[1] .. " " .. kv[2] end
+  local derived_cfg = "# written from the Lua config (lua/snowflake/render.lua); do not edit\nglobal\n"
+    .. table_concat(setenv, "\n") .. "\n"
+  return { env = env, derived_cfg = derived_cfg, peers_cfg = peers_cfg, peers_acl = peers_acl }
 end
 
 local function write(path, text)
@@ -61,9 +69,9 @@ local function write(path, text)
   return os.rename(tmp, path)
 end
 
--- Loads the config at config_path, writes DIR/peers.cfg and DIR/peers.acl,
--- prints "NAME=value" lines for the environment; exits 1 with the config's
--- message (naming the key) when it is invalid.
+-- Loads the config at config_path, writes DIR/derived.cfg, DIR/peers.cfg and
+-- DIR/peers.acl, prints their paths as "NAME=path" lines; exits 1 with the
+-- config's message (naming the key) when it is invalid.
 function M.main(config_path, dir)
   local cfg, err = config.load(config_path)
   if not cfg then
@@ -71,15 +79,16 @@ function M.main(config_path, dir)
     os.exit(1)
   end
   local files = M.haproxy(cfg)
-  for _, f in ipairs({ { "peers.cfg", files.peers_cfg }, { "peers.acl", files.peers_acl } }) do
+  for _, f in ipairs({ { "derived.cfg", files.derived_cfg }, { "peers.cfg", files.peers_cfg },
+                       { "peers.acl", files.peers_acl } }) do
     local ok, werr = write(dir .. "/" .. f[1], f[2])
     if not ok then
       io.stderr:write("cannot write ", dir, "/", f[1], ": ", tostring(werr), "\n")
       os.exit(1)
     end
   end
-  for _, kv in ipairs(files.env) do io.write(kv[1], "=", kv[2], "\n") end
-  io.write("SF_PEERS_CFG=", dir, "/peers.cfg\n", "SF_PEERS_ACL=", dir, "/peers.acl\n")
+  io.write("SF_DERIVED_CFG=", dir, "/derived.cfg\n", "SF_PEERS_CFG=", dir, "/peers.cfg\n",
+           "SF_PEERS_ACL=", dir, "/peers.acl\n")
 end
 
 return M

@@ -64,7 +64,13 @@ else
 fi
 ev restart
 restart_mono=$EV_MONO
-for k in "${victims[@]}"; do dr_zk_start "$k" || not_ok "ZooKeeper server z$k starts again"; done
+# the three start at once (each launch takes a while on a busy host), and the quorum is polled
+# meanwhile: the resumption is timed from when it formed
+starters=()
+for k in "${victims[@]}"; do
+	zk_node_start "$DR_ZK_DIR" "$k" --no-wait &
+	starters+=($!)
+done
 if dr_zk_wait_quorum 30000; then
 	ev quorum
 	# the quorum formed after the last poll that did not see it: time the resumption from there
@@ -75,6 +81,8 @@ if dr_zk_wait_quorum 30000; then
 else
 	fatal "the ensemble has a quorum again"
 fi
+wait "${starters[@]}" || not_ok "the three ZooKeeper servers start again"
+dr_zk_track
 wait_until 8000 bash -c "awk -v q=$quorum_mono '\$1 == \"I\" && \$2 >= q { f = 1 } END { exit !f }' '$T/vip.log'" ||
 	diag "no ID through the VIPs within 8 s of the quorum"
 sleep 2

@@ -15,6 +15,7 @@ SEQ_BITS=20 WORKER_BITS=2
 LAYOUT="layout = { worker_bits = $WORKER_BITS, sequence_bits = $SEQ_BITS }"
 dr_standard_up 3 "$LAYOUT"
 # the fourth worker ID: a library-mode node (the Lua 5.3 module, as an application embeds it)
+mkdir -p "$T/c"
 lua_config "$T/c/holder.conf.lua" \
 	"lease = { zk_hosts = \"$DR_ZK_HOSTS\", root = \"/snowflake/drill\", node_name = \"holder\", session_timeout_ms = $DR_SESSION_MS, margin_ms = $DR_MARGIN_MS }" \
 	"state = { dir = \"$T/c/holder-state\" }" "$LAYOUT"

@@ -15,7 +15,8 @@ dr_standard_up 3
 dr_load 90000 300 -J 20 -B 10 -N 32
 sleep 3
 dr_pick p1
-start_mono=$EV_MONO
+now
+start_mono=$NOW_MONO
 for h in "${DR_PROXIES[@]}"; do
 	ACT=$h
 	ev "drain-$h"

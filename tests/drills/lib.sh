@@ -317,13 +317,17 @@ dr_zk_pid() { zk_pid "$(dr_zk_dir "$1")"; }
 # (no subshell for the directory: the quorum wait polls this)
 dr_zk_mode() { if ((DR_ZK_N == 1)); then zk_mode "$DR_ZK_DIR"; else zk_mode "$DR_ZK_DIR/n$1"; fi; }
 
-# dr_zk_serving_count: how many servers serve (leader/follower/standalone)
+# dr_zk_serving_count: how many servers serve (leader/follower/standalone); in an ensemble, 0
+# unless one of them is the leader (a server that is starting or still syncing may already call
+# itself a follower)
 dr_zk_serving_count() {
-	local k c=0 m
+	local k c=0 m leader=0
 	for ((k = 1; k <= DR_ZK_N; k++)); do
 		m=$(dr_zk_mode "$k")
 		[[ $m == leader || $m == follower || $m == standalone ]] && c=$((c + 1))
+		[[ $m == leader || $m == standalone ]] && leader=1
 	done
+	((leader)) || c=0
 	echo "$c"
 }
 
@@ -565,9 +569,13 @@ dr_standard_up() {
 	for h in "${DR_PROXIES[@]}"; do ka_start "$h" || fatal "keepalived starts on $h"; done
 	wait_until 15000 dr_stable || fatal "every VIP on its owner, every proxy healthy with its peers UP ($(vips_map))"
 	for h in "${DR_PROXIES[@]}"; do tcp_open c "${DR_VIP[$h]}" "$PORT" || fatal "the client host reaches $h's VIP"; done
+	now
+	DR_UP_WALL_MS=$((NOW_WALL / 1000))
 	ok "topology up: p1 (worker $(hap_worker p1)), p2 (worker $(hap_worker p2)), p3 (worker $(hap_worker p3)) each on its own VIP; ZooKeeper $DR_ZK_HOSTS"
 }
 DR_HAP_ENV=()
+# when the fleet was first at rest (unix ms): VIP moves after it were not the start-up's
+DR_UP_WALL_MS=0
 
 # dr_load DURATION_MS [RATE=300] [client options...]: the fleet's callers: 6 slots (two a VIP),
 # RATE logical requests/s each, round robin over the three VIPs, a failed attempt retried at
@@ -588,7 +596,7 @@ declare -A W=()
 dr_pick() {
 	local p moves=0
 	wait_until 8000 dr_stable || fatal "the fleet at rest before the event ($(vips_map); health p1 $(cat "$T/p1/health.state") p2 $(cat "$T/p2/health.state") p3 $(cat "$T/p3/health.state"))"
-	for p in "${DR_PROXIES[@]}"; do moves=$((moves + $(vip_moves "$p") - 1)); done
+	for p in "${DR_PROXIES[@]}"; do moves=$((moves + $(vip_moves "$p" "$DR_UP_WALL_MS"))); done
 	figure vip_moves_before_event "$moves"
 	((moves > 0)) && diag "VIPs moved $moves time(s) on their own before the event"
 	ACT=${1:-p1} ACT_VIX=${DR_VIX[${1:-p1}]}

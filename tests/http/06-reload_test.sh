@@ -67,6 +67,13 @@ while (($(ht_now_ms) < end)); do
 	sleep 0.1
 done
 [[ -z $left ]] && ok "the old workers exited after the reloads" || not_ok "the old workers exited after the reloads (still alive: $left)"
+# each old worker's exit as the master saw it: a clean one, never a signal (the lease's threads
+# once outlived the module Lua unloads at exit: SIGSEGV after every reload)
+exits=$(grep -o 'Former worker ([0-9]*) exited with code [0-9]*[^)]*)' "$T/svc/run.log")
+n_exits=$(grep -c . <<<"$exits")
+bad_exits=$(grep -v 'exited with code 0 ' <<<"$exits")
+[[ $n_exits -ge 2 && -z $bad_exits ]] && ok "both old workers exited cleanly (code 0)" ||
+	not_ok "both old workers exited cleanly (code 0): ${exits:-no exit line in run.log}"
 code=$(svc_code "$url/health")
 [[ $code == 200 ]] && ok "/health is 200 after the reloads" || not_ok "/health is 200 after the reloads (got $code)"
 ht_done

@@ -125,6 +125,9 @@ describe("snowflake.render", function()
     local files = render.haproxy(cfg)
     assert.are.same({ { "SF_SEQ_DIV", "16384" }, { "SF_WORKER_MASK", "255" }, { "SF_RATE", "777" }, { "SF_NODE", "p1" } },
       files.env)
+    assert.are.equal("# written from the Lua config (lua/snowflake/render.lua); do not edit\nglobal\n"
+      .. "    setenv SF_SEQ_DIV 16384\n    setenv SF_WORKER_MASK 255\n    setenv SF_RATE 777\n    setenv SF_NODE p1\n",
+      files.derived_cfg)
     assert.truthy(files.peers_cfg:find("\nbackend sf_peers from sf_peer_defaults\n"
       .. "    server p2 10.213.0.12:8080 check inter 150ms source 10.213.0.11\n"
       .. "    server p3 10.213.0.13:8080 check inter 150ms source 10.213.0.11\n$"), files.peers_cfg)
@@ -135,7 +138,7 @@ describe("snowflake.render", function()
     local files = render.haproxy(assert(config.build({})))
     assert.truthy(files.peers_cfg:find("\nbackend sf_peers from sf_peer_defaults\n$"))
     assert.are.equal("", files.peers_acl)
-    assert.are.same({ "SF_NODE", "" }, files.env[4])
+    assert.is_nil(files.env[4]) -- no node name: run.sh gives the host name
   end)
 end)
 
