@@ -37,7 +37,7 @@ for h in "${DR_PROXIES[@]}"; do
 	hap_start "$h" || not_ok "run.sh starts again on $h"
 	if hap_wait "$h" 200 20000 && wait_until 5000 peer_seen_as "$h" UP; then
 		ok "$h serves again after the restart (worker $(hap_worker "$h")), its peers see it up"
-		dr_vip_came_back "$NOW_MONO"
+		dr_vip_came_back "$NOW_MONO" "vip_return_${h}_ms"
 	else
 		not_ok "$h serves again after the restart"
 	fi
@@ -52,7 +52,7 @@ client_wait "$LOAD_PID" 5000 || not_ok "the client ends"
 
 analyze --nodes p1,p2,p3 --phase "roll:$start_mono:$end_mono" "$T/vip.log" || fatal "the client log is readable"
 figure ids_received "${A[ids]}"
-figure requests "${A[phase_roll_ids]}"
+figure requests "${A[requests]}"
 figure failed_attempts "${A[phase_roll_failed]}"
 diag "errors by kind: ${A[errors_by]}; by VIP: ${A[errors_by_vip]}; IDs by node: ${A[nodes]}; by worker: ${A[workers]}"
 dr_zero failed_requests "${A[failed_requests]}" "every request got its IDs through the whole rolling restart"

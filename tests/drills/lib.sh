@@ -621,12 +621,12 @@ dr_vip_moved() {
 	return 0
 }
 
-# dr_vip_came_back HEALTHY_MONO_US: ACT's VIP returned to it after the hold-down, once; figure
-# vip_return_ms (from HEALTHY_MONO_US, when ACT answered /health 200 again)
+# dr_vip_came_back HEALTHY_MONO_US [FIGURE=vip_return_ms]: ACT's VIP returned to it after the
+# hold-down; the figure: from HEALTHY_MONO_US (when ACT answered /health 200 again) to then
 dr_vip_came_back() {
 	if wait_until $((DR_FLAP_HOLD_DOWN_MS + 6000)) vip_of_on "$ACT" "$ACT"; then
 		ok "$ACT's VIP came back to it after the hold-down"
-		figure vip_return_ms "$(ms_since "$1")"
+		figure "${2:-vip_return_ms}" "$(ms_since "$1")"
 	else
 		not_ok "$ACT's VIP came back to it after the hold-down ($(vips_map))"
 	fi
@@ -715,4 +715,19 @@ other_vip_errors() {
 		n=$((n + ${A[$k]:-0}))
 	done
 	echo "$n"
+}
+
+# dr_zk_broadcast_wall_ms AFTER_WALL_MS: when (unix ms, from the servers' logs) an ensemble
+# leader elected after AFTER_WALL_MS started serving ("leading - broadcast": a quorum synced);
+# empty when no log says so. The polls of dr_zk_wait_quorum take a second or more a round on
+# a loaded host; the leader's own log line is the moment itself.
+dr_zk_broadcast_wall_ms() {
+	local k line t best=
+	for ((k = 1; k <= DR_ZK_N; k++)); do
+		while read -r line; do
+			t=$(date -d "${line:0:19}.${line:20:3}" +%s%3N 2>/dev/null) || continue
+			((t >= $1)) && [[ -z $best || $t -lt $best ]] && best=$t
+		done < <(grep -h 'Peer state changed: leading - broadcast' "$(dr_zk_dir "$k")/zookeeper.log" 2>/dev/null)
+	done
+	echo "$best"
 }
