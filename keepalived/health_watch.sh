@@ -42,6 +42,8 @@
 #       of Y ms]; <n> down(s) in the last <W> s
 #   <RFC 3339 UTC ms> <unix ms> hold-down <MS> ms started: code=200, <reason>
 #   <RFC 3339 UTC ms> <unix ms> up code=200 after a hold-down of <MS> ms (<n> good checks in a row)
+#   <RFC 3339 UTC ms> <unix ms> starting code=503 starting_ms=<N>: ... (a reload's new worker:
+#       still up, for SF_WATCH_START_GRACE_MS at most)
 # where the hold-down reason is "first up since the watcher started", "1 down in the last 60 s"
 # or "flap: 2 downs in the last 60 s". Hold-down and flap timing runs on CLOCK_BOOTTIME
 # (/proc/uptime): a wall-clock step must not shorten or stretch a hold-down.
@@ -71,15 +73,19 @@ interval_ms=${SF_WATCH_INTERVAL_MS:-100}
 timeout_s=${SF_WATCH_TIMEOUT_S:-0.3}
 fall=${SF_WATCH_FALL:-1}
 fall_silent=${SF_WATCH_FALL_SILENT:-2}
+# a node that was up and answers 503 with "starting_ms":N, N below this (a new process whose first
+# lease is on its way: a reload's new worker), stays up: a reload must not move the VIP
+start_grace_ms=${SF_WATCH_START_GRACE_MS:-5000}
 # whole numbers only (a decimal or a stray character would break the arithmetic below)
 for kv in "SF_WATCH_HOLD_DOWN_MS=$hold_ms" "SF_WATCH_FLAP_HOLD_DOWN_MS=$flap_hold_ms" \
 	"SF_WATCH_FLAP_WINDOW_S=$flap_window_s" "SF_WATCH_INTERVAL_MS=$interval_ms" \
-	"SF_WATCH_FALL=$fall" "SF_WATCH_FALL_SILENT=$fall_silent"; do
+	"SF_WATCH_FALL=$fall" "SF_WATCH_FALL_SILENT=$fall_silent" "SF_WATCH_START_GRACE_MS=$start_grace_ms"; do
 	[[ ${kv#*=} =~ ^[0-9]{1,9}$ ]] || die "${kv%%=*} must be a whole number, got '${kv#*=}'"
 done
 [[ $timeout_s =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "SF_WATCH_TIMEOUT_S must be seconds such as 0.3, got '$timeout_s'"
 hold_ms=$((10#$hold_ms)) flap_hold_ms=$((10#$flap_hold_ms)) flap_window_s=$((10#$flap_window_s))
 interval_ms=$((10#$interval_ms)) fall=$((10#$fall)) fall_silent=$((10#$fall_silent))
+start_grace_ms=$((10#$start_grace_ms))
 ((interval_ms >= 10 && interval_ms <= 60000)) || die "SF_WATCH_INTERVAL_MS must be 10..60000"
 ((fall >= 1 && fall_silent >= 1)) || die "SF_WATCH_FALL and SF_WATCH_FALL_SILENT must be at least 1"
 ((flap_hold_ms >= hold_ms)) ||
@@ -132,7 +138,7 @@ plural() { (($1 == 1)) && echo "$1 $2" || echo "$1 ${2}s"; }
 
 # phase: down (failing, or not yet answered), hold (answering 200, waiting out hold_len since
 # hold_t0), up. started: whether the node was ever up since the watcher started.
-phase=down started=0 hold_t0=0 hold_len=0 ok_run=0 fail_run=0 silent_run=0 t0=0 t1=0 mono=0
+phase=down started=0 hold_t0=0 hold_len=0 ok_run=0 fail_run=0 silent_run=0 t0=0 t1=0 mono=0 starting=0
 put 1
 say "start url=$url state=down hold_down_ms=$hold_ms flap_hold_down_ms=$flap_hold_ms flap_window_s=$flap_window_s interval_ms=$interval_ms timeout_s=$timeout_s"
 while :; do
@@ -143,7 +149,7 @@ while :; do
 	code=${reply##*$'\n'}
 	mono_ms mono
 	if [[ $code == 200 ]]; then
-		ok_run=$((ok_run + 1)) fail_run=0 silent_run=0
+		ok_run=$((ok_run + 1)) fail_run=0 silent_run=0 starting=0
 		if [[ $phase == down ]]; then
 			# the first good answer after a down: the hold-down starts now
 			recent_downs "$mono"
@@ -165,6 +171,11 @@ while :; do
 			put 0
 			say "up code=200 after a hold-down of $hold_len ms ($(plural "$ok_run" "good check") in a row)"
 		fi
+	elif [[ $phase == up && $code == 503 && $reply =~ \"starting_ms\":([0-9]{1,9}) ]] &&
+		((10#${BASH_REMATCH[1]} < start_grace_ms)); then
+		# a new process on its way to its first lease (a reload): no verdict within the grace
+		((starting)) || say "starting code=503 starting_ms=${BASH_REMATCH[1]}: a new process (a reload?), up while under ${start_grace_ms} ms"
+		starting=1 ok_run=0 fail_run=0 silent_run=0
 	else
 		ok_run=0
 		if ((rc == 28)); then silent_run=$((silent_run + 1)); else fail_run=$((fail_run + 1)) silent_run=0; fi

@@ -149,7 +149,7 @@ BEGIN {
 	n = split(names, name, " "); split(addrs, addr, " "); split(vips, vip, " ")
 	v["HOST"] = host; v["IFACE"] = iface; v["HEALTH_URL"] = url; v["STATE_FILE"] = state
 	v["NOTIFY_LOG"] = notify; v["KEEPALIVED_DIR"] = dir; v["SRC_IP"] = addr[self]; v["FLEET"] = fleet
-	v["N"] = n; v["RLIMIT_RTTIME_US"] = 10000 * n; v["TOP"] = top; v["FLOOR"] = floor; v["SCRIPT_WEIGHT"] = script_w
+	v["N"] = n; v["TOP"] = top; v["FLOOR"] = floor; v["SCRIPT_WEIGHT"] = script_w
 	# the shared track_file default: the largest drop (the owner'"'"'s); every instance sets its own
 	v["FILE_WEIGHT_MAX"] = top - floor - script_w
 	peers = ""

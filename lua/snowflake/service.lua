@@ -221,6 +221,15 @@ function Service:handle_health()
   if st.mint_ready_unix_ms and st.mint_ready_unix_ms > 0 then
     fields[#fields + 1] = { "mint_ready_unix_ms", tostring(st.mint_ready_unix_ms) }
   end
+  -- A process whose first lease is still on its way (a reload's new worker,
+  -- a start): how long it has been at it. The health watcher and the VRRP
+  -- check give a node that was serving a few seconds of this before they
+  -- call it down (a reload must not move the VIP); meanwhile its requests
+  -- go to peers or wait for the lease.
+  if st.started_unix_ms and ON_THE_WAY[st.state] then
+    local age = self.wall_ns() // 1000000 - st.started_unix_ms
+    if age >= 0 and age < STARTUP_GRACE_MS then fields[#fields + 1] = { "starting_ms", tostring(age) } end
+  end
   return 503, "application/json", http.error_body(code, detail or code, fields),
     { { "Retry-After", self:retry_after(code, extra) } }
 end

@@ -285,9 +285,30 @@ describe("the service's /health", function()
     local r = f.get("/health")
     assert.are.equal(503, r.status)
     assert.are.equal('{"error":"hwm_ahead","detail":"waiting past the mark","status":"unavailable","worker":2,'
-      .. '"lease_state":"waiting","lease_ms_left":3000,"mint_ready_unix_ms":' .. (T0_MS + 700) .. '}\n', r.body)
+      .. '"lease_state":"waiting","lease_ms_left":3000,"mint_ready_unix_ms":' .. (T0_MS + 700)
+      .. ',"starting_ms":0}\n', r.body)
     assert.are.equal("4", r.headers["retry-after"])
     assert.is_nil(f.counted["refusal.hwm_ahead"])
+  end)
+
+  it("says how long a young process has been on its way to its first lease (starting_ms), and only then", function()
+    local function health(st)
+      local gen, clock = helpers.bare_gen()
+      return fixture({ gen = gen, clock = clock, lease = st }).get("/health")
+    end
+    local young = health({ state = "claiming", reason = "no_lease", detail = "choosing", lease_ms_left = 0,
+                           started_unix_ms = T0_MS - 1234 })
+    assert.are.equal(503, young.status)
+    assert.truthy(young.body:find(',"starting_ms":1234}\n$'), young.body)
+    -- a lease that started long ago (a registry outage, a lost ID): no grace for the watchers
+    local old = health({ state = "claiming", reason = "no_lease", detail = "choosing", lease_ms_left = 0,
+                         started_unix_ms = T0_MS - 60000 })
+    assert.are.equal(503, old.status)
+    assert.is_nil(old.body:find("starting_ms", 1, true))
+    -- parked is not on its way to anything
+    local parked = health({ state = "parked", reason = "parked", detail = "operator", lease_ms_left = 4000,
+                            started_unix_ms = T0_MS - 100 })
+    assert.is_nil(parked.body:find("starting_ms", 1, true))
   end)
 
   it("is 503 no_lease before the lease exists", function()
