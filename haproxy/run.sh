@@ -65,24 +65,27 @@ return {
 CONF
 fi
 
-# derive: what the HAProxy configuration needs from the Lua config, written into RUN_DIR by
+# derive [check]: what the HAProxy configuration needs from the Lua config, written by
 # snowflake/render.lua: derived.cfg (the SF_* values as `setenv`), peers.cfg (the peers'
-# backend), peers.acl (the addresses handoffs are honoured from). Run before the start and
-# before every reload. (The paths go through the environment: an argument after -e would be
-# run as a script, and stdin is never read.)
+# backend), peers.acl (the addresses handoffs are honoured from). They are written into
+# RUN_DIR/next first; with "check", `haproxy -c` must accept them there; only then do they
+# replace the ones in RUN_DIR, which HAProxy reads (a refused reload leaves them as they were).
+# (The paths go through the environment: an argument after -e would be run as a script, and
+# stdin is never read.)
 derive() {
-	local out name value
-	out=$(cd "$top" && SF_CFG_PATH=$config SF_RUN_DIR=$run_dir LUA_PATH="$top/lua/?.lua;;" lua5.3 -e '
-		require("snowflake.render").main(os.getenv("SF_CFG_PATH"), os.getenv("SF_RUN_DIR"))
-	' </dev/null) || return 1
-	while IFS='=' read -r name value; do
-		case $name in SF_[A-Z_]*) export "$name=$value" ;; esac
-	done <<<"$out"
+	local next=$run_dir/next f
+	mkdir -p "$next" || return 1
+	# shellcheck disable=SC2016 # Lua
+	(cd "$top" && SF_CFG_PATH=$config SF_RUN_DIR=$next SF_NODE_DEFAULT=$(hostname) LUA_PATH="$top/lua/?.lua;;" \
+		lua5.3 -e 'require("snowflake.render").main(os.getenv("SF_CFG_PATH"), os.getenv("SF_RUN_DIR"),
+			os.getenv("SF_NODE_DEFAULT"))' </dev/null >/dev/null) || return 1
+	if [ "${1:-}" = check ]; then
+		SF_PEERS_ACL=$next/peers.acl haproxy -c -q -f "$next/derived.cfg" -f "$top/haproxy/haproxy.cfg" \
+			-f "$next/peers.cfg" || return 2
+	fi
+	for f in derived.cfg peers.cfg peers.acl; do mv -f "$next/$f" "$run_dir/$f" || return 1; done
 }
-if ! derive; then
-	say "invalid config $config"
-	exit 1
-fi
+export SF_DERIVED_CFG=$run_dir/derived.cfg SF_PEERS_CFG=$run_dir/peers.cfg SF_PEERS_ACL=$run_dir/peers.acl
 
 export SNOWFLAKE_CONFIG=$config
 export SF_HOME=$top
@@ -91,39 +94,41 @@ export SF_BIND=${BIND_ADDR:-127.0.0.1}:$port
 export SF_SOCKET=$run_dir/haproxy.sock
 export SF_THREADS=${THREADS:-2}
 export SF_LOG_TARGET=${LOG_TARGET:-stderr}
-export SF_NODE=${SF_NODE:-$(hostname)} # derived.cfg sets it when the config names the node
 
+derive check
+case $? in
+0) ;;
+2) say "haproxy -c failed"; exit 1 ;;
+*) say "invalid config $config"; exit 1 ;;
+esac
 haproxy_files=(-f "$SF_DERIVED_CFG" -f "$top/haproxy/haproxy.cfg" -f "$SF_PEERS_CFG")
-if ! haproxy -c -q "${haproxy_files[@]}"; then
-	say "haproxy -c failed"
-	exit 1
-fi
 
 # SIGHUP: a reload with the config as it is now (http.peers added or removed, any key): derive
-# again, check, then HAProxy's own hitless reload (USR2 to the master: a new worker with its own
-# lease takes the sockets, the old one finishes what it holds). A config that does not check
-# changes nothing.
+# again and check, then HAProxy's own hitless reload (USR2 to the master: a new worker with its
+# own lease takes the sockets, the old one finishes what it holds). A config that does not
+# check changes nothing.
 # shellcheck disable=SC2317 # the HUP trap runs it
 reload() {
-	if ! derive; then
-		say "reload refused: invalid config $config (HAProxy goes on with the one it has)"
-	elif ! haproxy -c -q "${haproxy_files[@]}"; then
-		say "reload refused: haproxy -c failed (HAProxy goes on with the config it has)"
-	else
-		kill -USR2 "$haproxy_pid" 2>/dev/null && say "reloading HAProxy (pid $haproxy_pid) with $config"
-	fi
+	derive check
+	case $? in
+	0) kill -USR2 "$haproxy_pid" 2>/dev/null && say "reloading HAProxy (pid $haproxy_pid) with $config" ;;
+	2) say "reload refused: haproxy -c failed (HAProxy goes on with the config it has)" ;;
+	*) say "reload refused: invalid config $config (HAProxy goes on with the one it has)" ;;
+	esac
 }
-trap reload HUP
 
 # shellcheck disable=SC2086
 ${HAPROXY_ENV_PREFIX:-} haproxy -W -db "${haproxy_files[@]}" -p "$run_dir/haproxy.pid" &
 haproxy_pid=$!
+trap reload HUP
 say "HAProxy (pid $haproxy_pid) serving http://$SF_BIND  (CLI: socat - UNIX:$SF_SOCKET; reload: kill -HUP $$; stop: Ctrl-C or kill $$)"
-# a trapped HUP ends `wait` early: wait again while HAProxy runs
-while :; do
+# a trapped HUP ends `wait` early: wait again while HAProxy runs; the last wait gives its status
+# (bash keeps it for a child it already reaped)
+while kill -0 "$haproxy_pid" 2>/dev/null; do
 	wait "$haproxy_pid"
-	status=$?
-	kill -0 "$haproxy_pid" 2>/dev/null || break
 done
+wait "$haproxy_pid"
+status=$?
+trap - HUP
 haproxy_pid=
 exit "$status"

@@ -138,7 +138,7 @@ plural() { (($1 == 1)) && echo "$1 $2" || echo "$1 ${2}s"; }
 
 # phase: down (failing, or not yet answered), hold (answering 200, waiting out hold_len since
 # hold_t0), up. started: whether the node was ever up since the watcher started.
-phase=down started=0 hold_t0=0 hold_len=0 ok_run=0 fail_run=0 silent_run=0 t0=0 t1=0 mono=0 starting=0
+phase=down started=0 hold_t0=0 hold_len=0 ok_run=0 fail_run=0 silent_run=0 t0=0 t1=0 mono=0 starting=0 starting_t0=0
 put 1
 say "start url=$url state=down hold_down_ms=$hold_ms flap_hold_down_ms=$flap_hold_ms flap_window_s=$flap_window_s interval_ms=$interval_ms timeout_s=$timeout_s"
 while :; do
@@ -172,10 +172,14 @@ while :; do
 			say "up code=200 after a hold-down of $hold_len ms ($(plural "$ok_run" "good check") in a row)"
 		fi
 	elif [[ $phase == up && $code == 503 && $reply =~ \"starting_ms\":([0-9]{1,9}) ]] &&
-		((10#${BASH_REMATCH[1]} < start_grace_ms)); then
-		# a new process on its way to its first lease (a reload): no verdict within the grace
-		((starting)) || say "starting code=503 starting_ms=${BASH_REMATCH[1]}: a new process (a reload?), up while under ${start_grace_ms} ms"
-		starting=1 ok_run=0 fail_run=0 silent_run=0
+		((10#${BASH_REMATCH[1]} < start_grace_ms && (starting == 0 || mono - starting_t0 < start_grace_ms))); then
+		# a new process on its way to its first lease (a reload): no verdict within the grace, by
+		# its own count and by ours (back-to-back reloads each report a small starting_ms)
+		if ((starting == 0)); then
+			say "starting code=503 starting_ms=${BASH_REMATCH[1]}: a new process (a reload?), up while under ${start_grace_ms} ms"
+			starting=1 starting_t0=$mono
+		fi
+		ok_run=0 fail_run=0
 	else
 		ok_run=0
 		if ((rc == 28)); then silent_run=$((silent_run + 1)); else fail_run=$((fail_run + 1)) silent_run=0; fi
@@ -187,7 +191,7 @@ while :; do
 			cancelled=
 			[[ $phase == hold ]] && cancelled="; hold-down cancelled after $((mono - hold_t0)) of $hold_len ms"
 			[[ $phase == up ]] && put 1
-			phase=down
+			phase=down starting=0
 			downs+=("$mono")
 			recent_downs "$mono"
 			say "down code=$code ${body//$'\n'/ }$cancelled; $(plural "$n_downs" down) in the last $flap_window_s s"

@@ -42,7 +42,6 @@ local function ipv4(text)
   end
   return true
 end
-M.ipv4 = ipv4
 
 -- "a.b.c.d:port" -> address, port (1..65535), or nil
 function M.split_peer(text)
@@ -99,11 +98,10 @@ M.schema = {
                   what = "letters, digits, '.', '_' or '-'" },
     -- the other proxies of the fleet (SPEC "Fleet topology"): name ->
     -- "a.b.c.d:port". A request this proxy cannot mint for goes to one of
-    -- them; a handed-off request is honoured only from these addresses.
+    -- them; a handed-off request is honoured only from these addresses, so
+    -- each proxy must reach its peers from the address they list it under
+    -- (the host's own address on that network, as the kernel picks it).
     peers = { kind = "peers", default = {} },
-    -- the address this proxy connects to its peers from (they trust it);
-    -- default: the one the kernel picks for the route (the host's own)
-    handoff_source = { kind = "ipv4", optional = true },
     -- how often each peer's /health is checked
     peer_check_ms = int(50, 10000, 200),
   },
@@ -162,10 +160,6 @@ local function check_value(name, spec, v)
   elseif kind == "function" then
     if type(v) ~= "function" then
       return nil, string_format("%s must be a function, got %s", name, describe(v))
-    end
-  elseif kind == "ipv4" then
-    if type(v) ~= "string" or not ipv4(v) then
-      return nil, string_format("%s must be an IPv4 address (a.b.c.d), got %s", name, describe(v))
     end
   elseif kind == "peers" then
     if type(v) ~= "table" then

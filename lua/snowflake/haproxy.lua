@@ -90,7 +90,8 @@ local function peers()
   if not be then return out end
   for name, srv in pairs(be.servers) do
     local st = srv:get_stats()
-    out.up[name] = st.status == "UP" and 1 or 0
+    -- "UP", or "UP 1/3" while a failing check has not yet taken it out
+    out.up[name] = tostring(st.status):find("^UP") and 1 or 0
     out.list[#out.list + 1] = { name = name, addr = srv:get_addr(), status = st.status,
                                 check = st.check_status, since_s = st.lastchg }
   end
@@ -106,7 +107,8 @@ local svc = service.new({
   node = NODE, layout = cfg.layout, peers = peers,
 })
 
-local handoff = handoff_mod.new({ gen = gen, ladder = ladder, count = core_sf.count })
+local handoff = handoff_mod.new({ gen = gen, ladder = ladder, count = core_sf.count, log = log,
+                                  wall_ns = core_sf.wall_ns })
 
 local ops = cli.new({
   gen = gen, lease = core_sf.process_lease, counters = core_sf.counters,

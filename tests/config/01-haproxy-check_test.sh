@@ -50,7 +50,7 @@ expect() {
 n_derived=0
 lua_config "$work/good.lua" 'clock = { max_wait_ms = 50 }' 'lease = { zk_hosts = "127.0.0.1:1" }'
 lua_config "$work/peers.lua" 'lease = { zk_hosts = "127.0.0.1:1", node_name = "p1" }' \
-	'http = { peers = { p2 = "10.213.0.12:8080", p3 = "10.213.0.13:8080" }, handoff_source = "10.213.0.11" }'
+	'http = { peers = { p2 = "10.213.0.12:8080", p3 = "10.213.0.13:8080" } }'
 lua_config "$work/bad-peer.lua" 'http = { peers = { p2 = "10.213.0.12" } }'
 lua_config "$work/bad.lua" 'clock = { max_wait_msec = 50 }'
 lua_config "$work/bad2.lua" 'layout = { worker_bits = 9 }'

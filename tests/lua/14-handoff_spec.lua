@@ -19,7 +19,10 @@ local function route_fixture(clock_cfg)
   end
   f.ladder = ladder_mod.new(clock_cfg or { max_wait_ms = 20, borrow = false }, function() end, function() end, count)
   gen:set_max_wait_ms(f.ladder:generator_bound_ms())
-  f.h = handoff_mod.new({ gen = gen, ladder = f.ladder, count = count })
+  f.logs = {}
+  f.h = handoff_mod.new({ gen = gen, ladder = f.ladder, count = count,
+                          log = function(level, line) f.logs[#f.logs + 1] = { level = level, line = line } end,
+                          wall_ns = function() return clock:wall() end })
   f.peers = 2
   function f.route()
     return f.h:route(function()
@@ -54,11 +57,26 @@ describe("snowflake.handoff", function()
     assert.are.same({ ["handoff.clock_regressed"] = 1 }, f.counted)
   end)
 
-  it("hands off a small regression an operator's clock.policy refuses to wait", function()
+  it("hands off a small regression an operator's clock.policy refuses to wait, as clock_regressed", function()
     local f = route_fixture({ max_wait_ms = 20, borrow = false, policy = function() return "refuse" end })
     assert(f.gen:next())
     f.clock:set_wall(T0_NS - 5 * MS)
-    assert.are.equal("clock_wait", f.route())
+    assert.are.equal("clock_regressed", f.route())
+    assert.are.same({ ["handoff.clock_regressed"] = 1 }, f.counted)
+  end)
+
+  it("still pages a clock regression it hands off, at most once a second", function()
+    local f = route_fixture()
+    assert(f.gen:next())
+    f.clock:set_wall(T0_NS - 500 * MS)
+    for _ = 1, 3 do assert.are.equal("clock_regressed", f.route()) end
+    assert.are.equal(1, #f.logs)
+    assert.are.equal(1, f.logs[1].level)
+    assert.truthy(f.logs[1].line:find("^PAGE clock regressed, handing requests to peers: "), f.logs[1].line)
+    f.clock:set_wall(T0_NS - 500 * MS + 1001 * MS)
+    f.gen:revoke("parked") -- any refusal: the page is only for the clock
+    f.route()
+    assert.are.equal(1, #f.logs)
   end)
 
   it("hands off parked, fenced, no_lease and the mark refusals", function()
@@ -81,11 +99,9 @@ describe("snowflake.handoff", function()
 end)
 
 describe("config http.peers", function()
-  it("takes name = \"a.b.c.d:port\" and an optional handoff_source", function()
-    local cfg = assert(config.build({ http = { peers = { p2 = "10.213.0.12:8080", p3 = "10.213.0.13:8080" },
-                                               handoff_source = "10.213.0.11" } }))
+  it("takes name = \"a.b.c.d:port\"", function()
+    local cfg = assert(config.build({ http = { peers = { p2 = "10.213.0.12:8080", p3 = "10.213.0.13:8080" } } }))
     assert.are.same({ p2 = "10.213.0.12:8080", p3 = "10.213.0.13:8080" }, cfg.http.peers)
-    assert.are.equal("10.213.0.11", cfg.http.handoff_source)
     assert.are.same({}, assert(config.build({})).http.peers)
   end)
 
@@ -108,9 +124,6 @@ describe("config http.peers", function()
       assert.is_nil(cfg)
       assert.truthy(err:find(c[2]), err)
     end
-    local cfg, err = config.build({ http = { handoff_source = "10.0.0" } })
-    assert.is_nil(cfg)
-    assert.truthy(err:find("^http.handoff_source must be an IPv4 address"), err)
   end)
 end)
 
@@ -119,8 +132,7 @@ describe("snowflake.render", function()
     local cfg = assert(config.build({
       layout = { worker_bits = 8, sequence_bits = 14, timestamp_bits = 41 },
       lease = { node_name = "p1" }, limits = { rate_per_10s = 777 },
-      http = { peers = { p3 = "10.213.0.13:8080", p2 = "10.213.0.12:8080" }, handoff_source = "10.213.0.11",
-               peer_check_ms = 150 },
+      http = { peers = { p3 = "10.213.0.13:8080", p2 = "10.213.0.12:8080" }, peer_check_ms = 150 },
     }))
     local files = render.haproxy(cfg)
     assert.are.same({ { "SF_SEQ_DIV", "16384" }, { "SF_WORKER_MASK", "255" }, { "SF_RATE", "777" }, { "SF_NODE", "p1" } },
@@ -129,16 +141,17 @@ describe("snowflake.render", function()
       .. "    setenv SF_SEQ_DIV 16384\n    setenv SF_WORKER_MASK 255\n    setenv SF_RATE 777\n    setenv SF_NODE p1\n",
       files.derived_cfg)
     assert.truthy(files.peers_cfg:find("\nbackend sf_peers from sf_peer_defaults\n"
-      .. "    server p2 10.213.0.12:8080 check inter 150ms source 10.213.0.11\n"
-      .. "    server p3 10.213.0.13:8080 check inter 150ms source 10.213.0.11\n$"), files.peers_cfg)
+      .. "    server p2 10.213.0.12:8080 check inter 150ms\n"
+      .. "    server p3 10.213.0.13:8080 check inter 150ms\n$"), files.peers_cfg)
     assert.are.equal("10.213.0.12\n10.213.0.13\n", files.peers_acl)
   end)
 
   it("gives a proxy without peers an empty backend and no trusted address", function()
-    local files = render.haproxy(assert(config.build({})))
+    local files = render.haproxy(assert(config.build({})), "host-a")
     assert.truthy(files.peers_cfg:find("\nbackend sf_peers from sf_peer_defaults\n$"))
     assert.are.equal("", files.peers_acl)
-    assert.is_nil(files.env[4]) -- no node name: run.sh gives the host name
+    -- no node name in the config: the one run.sh gives (the host name), always set
+    assert.are.same({ "SF_NODE", "host-a" }, files.env[4])
   end)
 end)
 
