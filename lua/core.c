@@ -74,17 +74,18 @@ static const luaL_Reg *const module_functions[] = {
  * threads (the old worker died of SIGSEGV after every reload). Loaded once
  * more with RTLD_NODELETE, the object stays mapped whatever dlclose Lua
  * calls. */
-static void pin_module(void)
+static int pin_module(void)
 {
 	static int pinned;
 	Dl_info self;
 
 	if (pinned || !dladdr((void *)&luaopen_snowflake_core, &self) || !self.dli_fname)
-		return;
+		return pinned;
 	/* RTLD_NOLOAD: only the object already loaded, with one more reference
 	 * that is never dropped */
 	if (dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
 		pinned = 1;
+	return pinned;
 }
 
 int luaopen_snowflake_core(lua_State *L)
@@ -92,7 +93,7 @@ int luaopen_snowflake_core(lua_State *L)
 	/* 0. a module built for another Lua (5.4 headers in HAProxy's 5.3)
 	 * stops here, saying so */
 	luaL_checkversion(L);
-	pin_module();
+	int pinned = pin_module();
 	/* 1. classes first, each metatable complete before anything can reach
 	 * it: nothing below or later adds a method to a class */
 	sfl_class_register(L, SFL_GEN_MT, sfl_gen_meta, gen_methods);
@@ -109,5 +110,9 @@ int luaopen_snowflake_core(lua_State *L)
 	lua_setfield(L, -2, "codes");
 	lua_pushliteral(L, SFL_VERSION);
 	lua_setfield(L, -2, "VERSION");
+	/* false: a process that unloads the module (HAProxy at a worker's
+	 * exit) may crash under the lease's threads; haproxy.lua says so */
+	lua_pushboolean(L, pinned);
+	lua_setfield(L, -2, "module_pinned");
 	return 1;
 }

@@ -128,6 +128,10 @@ local function run_lease()
     return
   end
   log(core.info, "clock: minting reads " .. clock_source_text())
+  if not core_sf.module_pinned then
+    log(core.warning, "snowflake.core could not pin itself in memory (dlopen RTLD_NODELETE): "
+      .. "this worker may crash when it exits (a reload, a stop)")
+  end
   core_sf.mkdir_p(cfg.state.dir)
   local lease, started_or_code, detail = core_sf.process_lease_start(gen, boot.lease_options(cfg, NODE))
   if not lease then
