@@ -53,10 +53,12 @@ local function fixture(opts)
     node = "node-a",
     layout = assert(config.build({})).layout,
   })
-  function f.get(path, accept, method)
+  -- from_peer: the request came from a peer address (a handoff, on /peer/)
+  function f.get(path, accept, method, from_peer)
     local qs
     path, qs = path:match("^([^?]*)%??(.*)$")
-    local status, headers, body = f.svc:respond({ method = method or "GET", path = path, qs = qs, accept = accept })
+    local status, headers, body = f.svc:respond({ method = method or "GET", path = path, qs = qs, accept = accept,
+                                                   from_peer = from_peer })
     local h = {}
     for _, kv in ipairs(headers) do h[kv[1]:lower()] = kv[2] end
     return { status = status, headers = h, list = headers, body = body }
@@ -409,5 +411,39 @@ describe("the service's /metrics", function()
     assert.truthy(body:find('\nsnowflake_lease_state{state="connecting"} 1\n', 1, true))
     assert.truthy(body:find('\nsnowflake_worker_id -1\n', 1, true))
     assert.truthy(body:find('\nsnowflake_high_water_mark_seconds{store="registry"} 0\n', 1, true))
+  end)
+end)
+
+describe("the service's side of a handoff", function()
+  local function peer_get(f, path) return f.get(path, nil, "GET", true) end
+
+  it("answers /peer/id and /peer/ids from a peer as /id and /ids, with its own worker, counted as served", function()
+    local f = fixture({ lease = minting_lease() })
+    local r = peer_get(f, "/peer/id")
+    assert.are.equal(200, r.status)
+    assert.truthy(r.body:match("^%d+\n$"))
+    assert.are.equal("1", r.headers["x-snowflake-worker"])
+    assert.are.equal("node-a", r.headers["x-snowflake-node"])
+    r = peer_get(f, "/peer/ids?count=3")
+    assert.are.equal(200, r.status)
+    assert.truthy(r.body:match("^%d+\n%d+\n%d+\n$"))
+    assert.are.equal(2, f.counted.handoffs_served)
+  end)
+
+  it("does not count a handed-over request it refused, nor an ordinary one", function()
+    local f = fixture({ lease = minting_lease() })
+    assert.are.equal(400, peer_get(f, "/peer/ids?count=0").status)
+    assert.are.equal(200, f.get("/id").status)
+    assert.is_nil(f.counted.handoffs_served)
+  end)
+
+  it("treats /peer/ as an unknown path from anyone but a peer, and serves only /id and /ids through it", function()
+    local f = fixture({ lease = minting_lease() })
+    assert.are.equal(404, f.get("/peer/id").status)
+    assert.are.equal(404, f.get("/peer/ids?count=2").status)
+    for _, path in ipairs({ "/peer/health", "/peer/metrics", "/peer" }) do
+      assert.are.equal(404, peer_get(f, path).status, path)
+    end
+    assert.is_nil(f.counted.handoffs_served)
   end)
 end)

@@ -1,14 +1,14 @@
 -- Peer handoff: the route decision (snowflake.handoff) on a real generator
 -- on the manual clock, the config's http.peers, what render.lua gives
--- HAProxy, and the service's side of a handed-over request (/peer/...).
+-- HAProxy. (The service's side of a handed-over request, /peer/...: in
+-- 10-service_spec.lua, on its fixture.)
 local helpers = require "spec_helpers"
 local config = require "snowflake.config"
 local ladder_mod = require "snowflake.ladder"
 local handoff_mod = require "snowflake.handoff"
 local render = require "snowflake.render"
-local service = require "snowflake.service"
 local core = helpers.core
-local MS, T0_MS, T0_NS = helpers.MS, helpers.T0_MS, helpers.T0_NS
+local MS, T0_NS = helpers.MS, helpers.T0_NS
 
 local function route_fixture(clock_cfg)
   local gen, clock = helpers.manual_gen()
@@ -152,69 +152,5 @@ describe("snowflake.render", function()
     assert.are.equal("", files.peers_acl)
     -- no node name in the config: the one run.sh gives (the host name), always set
     assert.are.same({ "SF_NODE", "host-a" }, files.env[4])
-  end)
-end)
-
-describe("the service's side of a handoff", function()
-  local function fixture()
-    local gen, clock = helpers.manual_gen(nil, 7)
-    local f = { counted = {} }
-    local function count(name, n)
-      core.count(name, n)
-      f.counted[name] = (f.counted[name] or 0) + n
-    end
-    f.svc = service.new({
-      gen = gen,
-      lease_status = function()
-        return { state = "minting", worker = 7, lease_ms_left = 4000, reason = "ok", detail = "",
-                 started_unix_ms = T0_MS - 60000 }
-      end,
-      setting = function(name)
-        return ({ ["http.max_batch"] = 4096, ["limits.retry_after_s"] = 1, ["clock.max_wait_ms"] = 20 })[name]
-      end,
-      count = count, counters = core.counters,
-      ladder = ladder_mod.new({ max_wait_ms = 20, borrow = false }, function() end, function() end, count),
-      sleep = function() end, yield = function() clock:advance(MS) end, log = function() end,
-      wall_ns = function() return clock:wall() end, mono_ns = function() return clock:mono() end,
-      clock_source = function() return "clock_gettime", "" end,
-      node = "p2", layout = assert(config.build({})).layout,
-    })
-    function f.get(path, qs, from_peer)
-      local status, headers, body = f.svc:respond({ method = "GET", path = path, qs = qs or "", from_peer = from_peer })
-      local h = {}
-      for _, kv in ipairs(headers) do h[kv[1]:lower()] = kv[2] end
-      return { status = status, headers = h, body = body }
-    end
-    return f
-  end
-
-  it("answers /peer/id and /peer/ids from a peer as /id and /ids, with its own worker, counted as served", function()
-    local f = fixture()
-    local r = f.get("/peer/id", nil, true)
-    assert.are.equal(200, r.status)
-    assert.truthy(r.body:match("^%d+\n$"))
-    assert.are.equal("7", r.headers["x-snowflake-worker"])
-    assert.are.equal("p2", r.headers["x-snowflake-node"])
-    r = f.get("/peer/ids", "count=3", true)
-    assert.are.equal(200, r.status)
-    assert.truthy(r.body:match("^%d+\n%d+\n%d+\n$"))
-    assert.are.equal(2, f.counted.handoffs_served)
-  end)
-
-  it("does not count a handed-over request it refused, nor an ordinary one", function()
-    local f = fixture()
-    assert.are.equal(400, f.get("/peer/ids", "count=0", true).status)
-    assert.are.equal(200, f.get("/id").status)
-    assert.is_nil(f.counted.handoffs_served)
-  end)
-
-  it("treats /peer/ as an unknown path from anyone but a peer, and serves only /id and /ids through it", function()
-    local f = fixture()
-    assert.are.equal(404, f.get("/peer/id").status)
-    assert.are.equal(404, f.get("/peer/ids", "count=2").status)
-    assert.are.equal(404, f.get("/peer/health", nil, true).status)
-    assert.are.equal(404, f.get("/peer/metrics", nil, true).status)
-    assert.are.equal(404, f.get("/peer", nil, true).status)
-    assert.is_nil(f.counted.handoffs_served)
   end)
 end)
