@@ -11,7 +11,7 @@
 --              line; HAProxy's `src -f` reads it), and which the rate limit
 --              does not count (their callers were counted where they called)
 --
---   local files = render.haproxy(cfg)
+--   local files = render.haproxy(cfg, default_node)
 --   lua5.3 -e 'require("snowflake.render").main(CONFIG, DIR, NODE)'   -- run.sh
 
 local config = require "snowflake.config"
