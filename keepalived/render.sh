@@ -17,19 +17,24 @@
 #
 # Priorities and weights (the why is in keepalived.conf.in's header; the table for 3 proxies in
 # keepalived/README.md): in the instance of the VIP owned by proxy o, the proxy at ring distance
-# d = (its position - o's position) mod N has priority TOP - d (the owner TOP); a failing
+# d = (its position - o's position) mod N has priority TOP - STEP * d (the owner TOP); a failing
 # vrrp_script takes SCRIPT_WEIGHT; a failing track file (the watcher: down or in its hold-down)
 # takes that proxy's priority - FLOOR - SCRIPT_WEIGHT. So with one signal failing a proxy is below
 # every healthy one, and with both failing every proxy of an instance sits at FLOOR.
 # Check the result with `keepalived -t -f FILE` (it must exit 0 and print nothing).
 set -eu
 TOP=250
-SCRIPT_WEIGHT=50
+SCRIPT_WEIGHT=100
 FLOOR=10
 # The owner with only its vrrp_script failing (TOP - SCRIPT_WEIGHT) must stay below the last healthy
-# backup (TOP - (N - 1)): N - 1 < SCRIPT_WEIGHT. (FLOOR + SCRIPT_WEIGHT, a failing track file, is
-# far below that; every weight is within keepalived's [-253, 253].)
-MAX_PROXIES=$SCRIPT_WEIGHT
+# backup (TOP - STEP * (N - 1)): STEP * (N - 1) < SCRIPT_WEIGHT, so STEP = (SCRIPT_WEIGHT - 1) / (N - 1),
+# as wide as that allows. Why wide: when an owner fails, every backup's master-down timer runs
+# 3 adverts + (256 - priority) / 256 adverts, so two backups one point apart fire 0.4 ms apart
+# (advert_int 100 ms), and on a loaded host the lower one sometimes fired first: a second, needless
+# VIP move 300 ms later (seen in CI). 3 proxies get STEP 49 (19 ms apart); 50, the most, get 2.
+# (FLOOR + SCRIPT_WEIGHT, a failing track file, is below every healthy backup as long as
+# STEP * (N - 1) < TOP - FLOOR - SCRIPT_WEIGHT = 140; every weight is within keepalived's [-253, 253].)
+MAX_PROXIES=50
 
 here=$(cd "$(dirname "$0")" && pwd -P)
 template=$here/keepalived.conf.in
@@ -107,7 +112,7 @@ case $iface in *[!A-Za-z0-9._:-]*) die "--iface $iface: an interface name holds 
 [ ${#iface} -le 15 ] || die "--iface $iface: an interface name has at most 15 characters"
 case $url in http://?* | https://?*) ;; *) die "--health-url $url: expected http://HOST:PORT/health" ;; esac
 [ "$n" -ge 2 ] || die "give the whole fleet, at least two --proxy NAME=ADDR (this host included); got $n"
-[ "$n" -le "$MAX_PROXIES" ] || die "$n proxies: at most $MAX_PROXIES (the priority ladder needs N - 1 < the script weight $SCRIPT_WEIGHT)"
+[ "$n" -le "$MAX_PROXIES" ] || die "$n proxies: at most $MAX_PROXIES (the priority ladder needs STEP * (N - 1) < the script weight $SCRIPT_WEIGHT, with STEP >= 2)"
 [ "$nvip" -eq "$n" ] || die "$n --proxy but $nvip --vip: give exactly one VIP per proxy, in the same order (the i-th --vip is the i-th proxy's own)"
 word_in "$host" "$names" || die "--host $host is not one of the --proxy names ($names)"
 for v in $vips; do
@@ -150,6 +155,7 @@ BEGIN {
 	v["HOST"] = host; v["IFACE"] = iface; v["HEALTH_URL"] = url; v["STATE_FILE"] = state
 	v["NOTIFY_LOG"] = notify; v["KEEPALIVED_DIR"] = dir; v["SRC_IP"] = addr[self]; v["FLEET"] = fleet
 	v["N"] = n; v["TOP"] = top; v["FLOOR"] = floor; v["SCRIPT_WEIGHT"] = script_w
+	step = (n > 1) ? int((script_w - 1) / (n - 1)) : 0; v["STEP"] = step
 	# the shared track_file default: the largest drop (the owner'"'"'s); every instance sets its own
 	v["FILE_WEIGHT_MAX"] = top - floor - script_w
 	peers = ""
@@ -163,7 +169,7 @@ $0 == "@END_INSTANCE@" {
 	for (o = 1; o <= n; o++) {
 		d = (self - o + n) % n
 		v["OWNER"] = name[o]; v["VIP"] = vip[o]; v["VRID"] = vrid_base + o - 1
-		v["PRIORITY"] = top - d; v["FILE_WEIGHT"] = top - d - floor - script_w
+		v["PRIORITY"] = top - step * d; v["FILE_WEIGHT"] = top - step * d - floor - script_w
 		v["ROLE"] = (d == 0) ? "this host owns it" : sprintf("this host is backup %d of %d (ring distance %d from %s)", d, n - 1, d, name[o])
 		for (k = 1; k <= nb; k++) emit(fill(block[k]))
 	}

@@ -177,12 +177,13 @@ for h in "${FLEET[@]}"; do
 	for p in "${FLEET[@]}"; do [[ $p != "$h" ]] && peers+=("${IP[$p]}"); done
 	while read -r name _ vrid prio src plist vlist _ _; do
 		o=${name#sf_vip_}
-		# the ladder: the owner 250, then one less per step along the ring (p1 -> p2 -> p3 -> p1)
+		# the ladder: the owner 250, then 49 less per step along the ring (p1 -> p2 -> p3 -> p1): with
+		# 3 proxies the widest step that keeps 2 steps below the script weight (100)
 		d=$(((POS[$h] - POS[$o] + 3) % 3))
 		check "$h $name: VRID ${VRID[$o]}, VIP ${OWN_VIP[$o]}/24 on eth0, from ${IP[$h]} to ${peers[*]}" \
 			test "$vrid $vlist $src $plist" = "${VRID[$o]} ${OWN_VIP[$o]}/24@eth0 ${IP[$h]} ${peers[0]},${peers[1]}"
-		check "$h $name: priority $((250 - d)) ($([[ $d == 0 ]] && echo "the owner" || echo "backup at ring distance $d from $o"))" \
-			test "$prio" = $((250 - d))
+		check "$h $name: priority $((250 - 49 * d)) ($([[ $d == 0 ]] && echo "the owner" || echo "backup at ring distance $d from $o"))" \
+			test "$prio" = $((250 - 49 * d))
 	done <"$T/$h/table"
 done
 report < <(priorities "${FLEET[*]}" 1 <"$T/table")
