@@ -69,25 +69,52 @@ void sf_lease_path(const sf_lease *lease, char *buf, const char *kind, int32_t w
 
 /* ---- state and status ---------------------------------------------------- */
 
-static void set_state(sf_lease *lease, sf_lease_state state, int reason, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-/* One log line per change of state or reason, never for repeats. */
-static void set_state(sf_lease *lease, sf_lease_state state, int reason, const char *fmt, ...)
+static void vset_state_at(sf_lease *lease, int64_t at_ns, sf_lease_state state, int reason,
+                          const char *fmt, va_list ap)
 {
 	char detail[sizeof lease->detail];
-	va_list ap;
+	char fence[48] = "";
 
-	va_start(ap, fmt);
 	vsnprintf(detail, sizeof detail, fmt, ap);
-	va_end(ap);
+	/* A line that leaves minting names the fence the generator held until then: with mono_ms
+	 * (CLOCK_MONOTONIC, the clock the fence is kept on) and pid, a history checker can tell from
+	 * the log alone whether an ID was minted outside this process's lease. */
+	if (lease->state == SF_LEASE_MINTING && state != SF_LEASE_MINTING && lease->granted_fence_ms > 0)
+		snprintf(fence, sizeof fence, " fence_mono_ms=%" PRId64, lease->granted_fence_ms);
 	if (state != lease->state || reason != lease->reason)
 		sf_lease_log(lease, state == SF_LEASE_PARKED ? SF_LOG_WARNING : SF_LOG_NOTICE,
-		             "lease state=%s worker=%" PRId32 " reason=%s: %s", sf_lease_state_name(state),
-		             lease->worker, sf_code_name(reason), detail);
+		             "lease state=%s worker=%" PRId32 " reason=%s pid=%ld mono_ms=%" PRId64 "%s: %s",
+		             sf_lease_state_name(state), lease->worker, sf_code_name(reason), (long)getpid(),
+		             at_ns / SF_NS_PER_MS, fence, detail);
 	lease->state = state;
 	lease->reason = reason;
 	memcpy(lease->detail, detail, sizeof detail);
+}
+
+static void set_state_at(sf_lease *lease, int64_t at_ns, sf_lease_state state, int reason,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void set_state(sf_lease *lease, sf_lease_state state, int reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* One log line per change of state or reason, never for repeats, stamped at_ns: for the change
+ * to minting, a reading taken before the grant, so no ID of the window predates its line. */
+static void set_state_at(sf_lease *lease, int64_t at_ns, sf_lease_state state, int reason,
+                         const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vset_state_at(lease, at_ns, state, reason, fmt, ap);
+	va_end(ap);
+}
+
+static void set_state(sf_lease *lease, sf_lease_state state, int reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vset_state_at(lease, mono_ns(lease), state, reason, fmt, ap);
+	va_end(ap);
 }
 
 static void publish_status(sf_lease *lease)
@@ -658,6 +685,7 @@ static void publish_grant(sf_lease *lease, int64_t fence_ns)
 		return;
 	sf_gen_grant(lease->gen, (uint32_t)lease->worker, fence_ns);
 	lease->published_fence_ms = fence_ns / SF_NS_PER_MS;
+	lease->granted_fence_ms = (fence_ns + SF_NS_PER_MS - 1) / SF_NS_PER_MS;
 	/* the grant exchange and these loads are seq_cst, as are the flag
 	 * stores and the revoke on the other side */
 	if (atomic_load(&s->canary))
@@ -772,7 +800,7 @@ static void step_minting(sf_lease *lease)
 	}
 	publish_grant(lease, fence_ns);
 	if (lease->state != SF_LEASE_MINTING || lease->reason != SF_OK)
-		set_state(lease, SF_LEASE_MINTING, SF_OK, "minting as worker %" PRId32, lease->worker);
+		set_state_at(lease, now, SF_LEASE_MINTING, SF_OK, "minting as worker %" PRId32, lease->worker);
 }
 
 /* The margin in force: the configured one, but at most half the negotiated

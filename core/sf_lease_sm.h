@@ -92,6 +92,7 @@ struct sf_lease {
 	int64_t          registry_mark;    /* registry mark read at claim */
 	bool             minted;           /* this lease wrote the mark of the held ID and minted */
 	int64_t          published_fence_ms;
+	int64_t          granted_fence_ms; /* the last fence granted to the generator, rounded up; logged on leaving minting */
 	uint64_t         round_trips_closed; /* acknowledged requests of closed sessions */
 	bool             operator_parked;
 	int64_t          claim_not_before_ns;

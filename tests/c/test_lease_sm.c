@@ -527,6 +527,23 @@ static void test_fence(void)
 	      "fence: the lease parks fenced (%s, %s)", sf_lease_state_name(st.state), sf_code_name(st.reason));
 	CHECK(deadline + MARGIN_MS * TEST_MS == ack + TIMEOUT_MS * TEST_MS,
 	      "fence: minting stopped margin_ms before the server could expire the session");
+	{
+		/* the log alone tells a history checker the window: when minting began, and the fence */
+		char want[160];
+		char minting_want[64];
+		const char *minting;
+		long long since_ms = -1;
+
+		snprintf(minting_want, sizeof minting_want, "lease state=minting worker=%d reason=ok pid=", (int)worker);
+		minting = strstr(h.log, minting_want);
+		snprintf(want, sizeof want, "lease state=parked worker=%d reason=fenced pid=%ld mono_ms=%lld fence_mono_ms=%lld: ",
+		         (int)worker, (long)getpid(), (long long)(h.tc.mono_ns / TEST_MS), (long long)(deadline / TEST_MS));
+		CHECK(strstr(h.log, want) != NULL, "fence: the parked line names pid, mono_ms and the fence it held (%s)", want);
+		if (minting)
+			sscanf(strstr(minting, "mono_ms="), "mono_ms=%lld", &since_ms);
+		CHECK(minting && since_ms > 0 && since_ms <= ack / TEST_MS,
+		      "fence: the minting line names its start on the monotonic clock (%lld ms, before the last ack)", since_ms);
+	}
 	/* a wall-clock step never extends a lease */
 	h.tc.wall_ns -= 3600 * 1000 * TEST_MS;
 	h_tick(&h);

@@ -4,7 +4,8 @@
 --
 -- Log lines (tests/drills/client.c); the fields after the old ones are optional, so logs of the
 -- single-address client still parse (vip 0, try 1, kind id, each attempt its own request):
---   I <start_us> <end_us> <slot> <id> <node> [<vip> <try> <kind> [<req>]]
+--   I <start_us> <end_us> <slot> <id> <node> [<vip> <try> <kind> [<req> [<worker>]]]  (worker: the
+--   header, not used here: tests/chaos/check.c compares it with the ID's bits)
 --   E <start_us> <end_us> <slot> <kind> <detail> [<vip> <try> [<req>]]
 --   F <start_us> <end_us> <slot> <tries> [<req>]
 -- A logical request is (log, slot, req); without req, (log, slot, start of the attempt).
@@ -133,7 +134,7 @@ local n_requests, n_retried = 0, 0
 -- %d+ of a time, slot, vip or try always reads as an integer; an ID may overflow (checked)
 local tointeger, tonum = math.tointeger, tonumber
 -- the new fields are tried first (one match a line: a few hundred thousand lines stay fast)
-local I_NEW = "^I (%d+) (%d+) (%d+) (%d+) (%S+) (%d+) (%d+) (%a+) (%d+)$"
+local I_NEW = "^I (%d+) (%d+) (%d+) (%d+) (%S+) (%d+) (%d+) (%a+) (%d+) ?%S*$"
 local I_OLD = "^I (%d+) (%d+) (%d+) (%d+) (%S+)(.*)$"
 local E_NEW = "^E (%d+) (%d+) (%d+) (%S+) (%S+) (%d+) (%d+) (%d+)$"
 local E_OLD = "^E (%d+) (%d+) (%d+) (%S+) (%S+)(.*)$"

@@ -39,8 +39,9 @@
  * ids_syntax).
  *
  * Output lines (one per attempt, in completion order; every field is one token):
- *   I <start_us> <end_us> <slot> <id> <node> <vip> <try> <kind> <req>  an ID (200); an /ids
- *                                 answer gives one line per ID, all with the same times
+ *   I <start_us> <end_us> <slot> <id> <node> <vip> <try> <kind> <req> <worker>  an ID (200); an
+ *                                 /ids answer gives one line per ID, all with the same times;
+ *                                 node and worker: the X-Snowflake-Node and -Worker headers
  *   E <start_us> <end_us> <slot> <kind> <detail> <vip> <try> <req>     a failed attempt
  *   F <start_us> <end_us> <slot> <tries> <req>     a logical request that got no ID after all
  *                                 its tries (start of its first attempt, end of its last)
@@ -319,11 +320,18 @@ static const char *check_batch(char *body, int want)
 	return n == want ? NULL : "ids_count";
 }
 
+/* One I line: the answer's headers as they came ("-" when absent, spaces made '_'). */
+static void emit_id(const struct slot *s, unsigned long long id, const char *node, const char *worker, int64_t t)
+{
+	fprintf(out, "I %lld %lld %d %llu %s %d %d %s %lld %s\n", (long long)s->attempt_start, (long long)t, s->idx, id,
+	        node, s->vip, s->attempt, req_kind_name[s->kind], s->req, worker);
+	n_ids++;
+}
+
 /* Records a 200's IDs. Returns 0, or -1 after recording a bad_response. */
-static int record_ids(struct slot *s, char *body, const char *node, int64_t t)
+static int record_ids(struct slot *s, char *body, const char *node, const char *worker, int64_t t)
 {
 	unsigned long long id;
-	const char *kind = req_kind_name[s->kind];
 	char *e;
 
 	if (s->kind == RK_IDS) {
@@ -335,9 +343,7 @@ static int record_ids(struct slot *s, char *body, const char *node, int64_t t)
 		/* checked above: every line is one ID */
 		for (char *p = body; *p; p = e + 1) {
 			e = parse_id(p, &id);
-			fprintf(out, "I %lld %lld %d %llu %s %d %d %s %lld\n", (long long)s->attempt_start, (long long)t,
-			        s->idx, id, node, s->vip, s->attempt, kind, s->req);
-			n_ids++;
+			emit_id(s, id, node, worker, t);
 		}
 		return 0;
 	}
@@ -355,9 +361,7 @@ static int record_ids(struct slot *s, char *body, const char *node, int64_t t)
 			return -1;
 		}
 	}
-	fprintf(out, "I %lld %lld %d %llu %s %d %d %s %lld\n", (long long)s->attempt_start, (long long)t, s->idx, id,
-	        node, s->vip, s->attempt, kind, s->req);
-	n_ids++;
+	emit_id(s, id, node, worker, t);
 	return 0;
 }
 
@@ -366,7 +370,7 @@ static int record_ids(struct slot *s, char *body, const char *node, int64_t t)
 static int try_complete(struct slot *s)
 {
 	char *hend = memmem(s->buf, s->got, "\r\n\r\n", 4);
-	char tmp[128], node[64] = "-";
+	char tmp[128], node[64] = "-", worker[24] = "-";
 	int status;
 
 	if (!hend) {
@@ -394,7 +398,11 @@ static int try_complete(struct slot *s)
 		return 0;
 	int keep = !(header_value(s->buf, head_len, "connection", tmp, sizeof tmp) && strcasecmp(tmp, "close") == 0);
 	header_value(s->buf, head_len, "x-snowflake-node", node, sizeof node);
+	header_value(s->buf, head_len, "x-snowflake-worker", worker, sizeof worker);
 	for (char *q = node; *q; q++)
+		if (*q == ' ')
+			*q = '_';
+	for (char *q = worker; *q; q++)
 		if (*q == ' ')
 			*q = '_';
 	char *body = s->buf + head_len;
@@ -416,7 +424,7 @@ static int try_complete(struct slot *s)
 		fail(s, "http", detail);
 		return 1;
 	}
-	if (record_ids(s, body, node, t))
+	if (record_ids(s, body, node, worker, t))
 		return 1;
 	/* leftover bytes would be a pipelining bug: we never pipeline */
 	s->got = 0;
