@@ -40,7 +40,7 @@ DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-b
 RESULTS := $(BUILD)/results
 
 .PHONY: run install all core lua test test-c test-san test-tsan test-lua test-zk test-config test-http \
-        test-drills drill bench lint deps help clean
+        test-drills test-chaos drill chaos bench lint deps help clean
 .DEFAULT_GOAL := all
 
 all: core lua ## build the core library and the Lua modules into build/
@@ -118,7 +118,7 @@ test: deps ## install what is missing, build, run every suite, print "N passed, 
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT) $(ZKCTL) $(LUA_ASAN_SO)
 	@$(MAKE) --no-print-directory -k lint test-c test-san test-tsan test-lua test-config test-zk test-http \
-		test-drills || true
+		test-drills test-chaos || true
 	@tests/tools/summary.sh $(RESULTS)
 
 test-c: $(C_TESTS) ## C unit tests and the stress test (real clocks: on the TSC clock and without it)
@@ -154,6 +154,15 @@ test-drills: all ## failover drills: keepalived and HAProxy hosts in network nam
 
 drill: deps all ## run the failover drills and print each drill's figures
 	@tests/drills/run-all.sh
+
+# the chaos soak: SECONDS (default 600) of a seeded random mix of every fault, then the history
+# checker; SEED= replays a run (tests/chaos/chaos.sh prints its seed first)
+CHAOS_SECONDS := $(if $(SECONDS),$(SECONDS),600)
+chaos: deps all ## every fault at once for SECONDS (600), SEED= to replay; report in build/chaos/report.html
+	@tests/chaos/chaos.sh -s $(CHAOS_SECONDS) $(if $(SEED),-S $(SEED)) -o $(BUILD)/chaos
+
+test-chaos: all ## the history checker's and the report's tests, and a 90 s chaos with a fixed seed
+	@tests/tools/run-c.sh $(RESULTS)/chaos $(sort $(wildcard tests/chaos/*_test.sh))
 
 # ---- lint ----------------------------------------------------------------
 
