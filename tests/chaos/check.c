@@ -528,6 +528,9 @@ static struct {
 	size_t n_clients, cap_clients;
 } opt = { 12, 10, 1704067200000LL, 100, NULL, NULL, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0 };
 
+/* The history of one run: a program judges one per process, so its state is
+ * this one file-scope object (as a main's locals would be), filled by the
+ * parsers, read by the checks. */
 static struct {
 	uint64_t *ids;
 	size_t n_ids, cap_ids;
@@ -1694,6 +1697,11 @@ static void parse_args(int argc, char **argv)
 				*PUSH(opt.proxies, opt.n_proxies, opt.cap_proxies) = (struct proxy_arg){ xstrndup(v, (size_t)(eq - v)),
 				                                                                      eq + 1 };
 			}
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			printf("usage: check [--layout SEQ_BITS:WORKER_BITS:EPOCH_MS] [--slot-ms 100] [--timeline OUTDIR]\n"
+			       "             [--events FILE] [--notify FILE]... --proxy NAME=LOGFILE... --client FILE...\n"
+			       "(the header comment of tests/chaos/check.c says what each input and figure means)\n");
+			exit(0);
 		} else if (!strcmp(a, "--client")) {
 			if (!has_value)
 				usage_error("--client needs a FILE");

@@ -24,8 +24,8 @@ ok "tests/chaos/check.c builds with the strict flags"
 
 h=$work/history
 mkdir "$h"
-cp "$data"/p1.log "$data"/p2.log "$data"/p3.log "$data"/events "$data"/notify-p?.log "$h"/ &&
-	gzip -dc "$data/vip.log.gz" >"$h/vip.log" || fatal "the saved history unpacks"
+{ cp "$data"/p1.log "$data"/p2.log "$data"/p3.log "$data"/events "$data"/notify-p?.log "$h"/ &&
+	gzip -dc "$data/vip.log.gz" >"$h/vip.log"; } || fatal "the saved history unpacks"
 
 # run NAME CLIENT_LOG [ARG...]: the checker over the saved history's proxies, events and notify
 # logs with CLIENT_LOG; stdout in $work/NAME.out, stderr in $work/NAME.err, exit status in RC
@@ -77,10 +77,11 @@ expect valid "the saved history has no violation" duplicates=0 order_violations=
 	lease_violations=0 header_mismatches=0 unjudged_ids=0
 # the counts as the client's footer and a plain count of the lines give them
 footer=$(grep '^# end ' "$h/vip.log")
+footer_requests=${footer##* requests=} footer_requests=${footer_requests%% *}
 nodes=$(awk '$1 == "I" { n[$6]++ } END { for (k in n) printf "%s=%d\n", k, n[k] }' "$h/vip.log" | sort | paste -sd, -)
 expect valid "the counts agree with the client's own (footer: ${footer#\# end })" \
 	"ids_checked=$(grep -c '^I ' "$h/vip.log")" "attempts_failed=$(grep -c '^E ' "$h/vip.log")" \
-	"failed_requests=$(grep -c '^F ' "$h/vip.log")" "requests=$(sed 's/.* requests=\([0-9]*\).*/\1/' <<<"$footer")" \
+	"failed_requests=$(grep -c '^F ' "$h/vip.log")" "requests=$footer_requests" \
 	"ids_by_node=$nodes"
 expect valid "the faults of the events file, and the outage during the client's partition" faults=3 fault_kinds=2 \
 	fault_kind_list=delay=1,partition=2 longest_outage_during=partition@client longest_outage_at_s=5.5
@@ -88,6 +89,7 @@ diag "saved history: $(awk '$1 == "CHAOS" { printf "%s=%s ", $2, $3 }' "$work/va
 
 # ---- the timeline -------------------------------------------------------------------------------
 # tsv_header FILE HEADER: FILE exists and its first line is HEADER (fields tab-separated)
+# shellcheck disable=SC2317 # called through check
 tsv_header() { [[ -f $1 && $(head -1 "$1") == "$(tr ' ' '\t' <<<"$2")" ]]; }
 check "slots.tsv: one column per node and per error code" tsv_header "$work/tl/slots.tsv" \
 	"t_s ids_total ids_p1 ids_p2 ids_p3 err_connect_refused err_connect_timeout err_fenced err_read_timeout err_reset failed_requests p99_ms"
