@@ -38,9 +38,51 @@
  * closes it at min(mono_ms, fence_mono_ms). A window never closed (SIGKILL logs
  * nothing) stays open to the end.
  *
- * Figures, one "CHAOS <figure> <value>" line each, on stdout (and in
- * OUTDIR/figures.txt): see print_figures(). Violations: up to 10 "# violation"
- * lines per kind on stderr, each naming the client log file:line.
+ * A response is the I lines of one attempt (consecutive, same times); a logical
+ * request is (file, slot, req), its latency from its first attempt's start to
+ * its successful attempt's end. Time is cut into slots of --slot-ms from the
+ * first attempt's start (t = 0) to the last attempt's end; a response's IDs
+ * count in the slot of its end.
+ *
+ * Figures, one "CHAOS <figure> <value>" line each, in this order, on stdout (and
+ * in OUTDIR/figures.txt):
+ *   ids_checked        I lines
+ *   requests           logical requests that got an ID or an F line
+ *   failed_requests    F lines
+ *   attempts_failed    E lines
+ *   duplicates         extra copies of IDs received more than once
+ *   order_violations   responses B of a worker (the ID's bits) with an ID at or
+ *                      below the highest of a response that ended before B began
+ *   fence_violations   IDs of node N, worker W whose response began after
+ *                      fence_mono_ms F + 1 ms of a closed window of (N, W), in no
+ *                      window of (N, W)
+ *   lease_violations   the other IDs of a node with a --proxy log whose response
+ *                      meets no window of (N, W)
+ *   header_mismatches  IDs whose worker header is not their worker bits
+ *   unjudged_ids       IDs of nodes without a --proxy log (or no node header)
+ *   faults, fault_kinds, fault_kind_list   chaos fault starts, their distinct
+ *                      kinds, kind=count
+ *   availability_pct   share of the slots with an ID received, one decimal
+ *   latency_p50_ms, latency_p99_ms, latency_max_ms   over the successful logical
+ *                      requests (nearest rank), 2 decimals
+ *   longest_outage_ms, longest_outage_at_s, longest_outage_during   the longest
+ *                      run of slots without an ID: its length, its start (s since
+ *                      t = 0; 0.0 without an outage) and the faults and drill
+ *                      points within it (kind@target, none)
+ *   errors_by_code     E lines by the service's error code (http "503:fenced":
+ *                      fenced) or else their kind, code=count
+ *   ids_by_node        IDs by node header, node=count (a --proxy node may be 0)
+ *   check_seconds      the checker's own wall time
+ * Lists are sorted by name; an empty list is "none". Violations: up to 10
+ * "# violation <kind> ..." lines per kind on stderr, naming the client log's
+ * file:line (and for a fence the proxy log's line).
+ *
+ * --timeline OUTDIR: slots.tsv (per slot: t_s ids_total ids_<node>... err_<code>...
+ * failed_requests p99_ms), faults.tsv (id kind target start_s heal_s detail; a
+ * drill point is kind=<name> target=- lasting no time), vips.tsv (instance holder
+ * from_s to_s, MASTER to the next other state), lease.tsv (node pid state worker
+ * from_s to_s, to that pid's next line) and figures.txt. Times in s since t = 0;
+ * what never ends lasts to the last attempt's end.
  *
  * Exit status: 0 when duplicates, order, fence, lease and header violations are
  * all 0; 1 when one is not; 2 on a usage error, an unreadable file or a
