@@ -149,19 +149,25 @@ test-config: all ## haproxy -c on every shipped configuration
 test-http: all ## the HTTP service against a real HAProxy and ZooKeeper
 	@tests/tools/run-c.sh $(RESULTS)/http $(sort $(wildcard tests/http/*_test.sh))
 
-test-drills: all ## failover drills: keepalived and HAProxy hosts in network namespaces
+# the history checker of the drills and the chaos soak (a test tool: the product never uses it)
+CHAOS_CHECK := $(BUILD)/chaos/check
+$(CHAOS_CHECK): tests/chaos/check.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 $(WARN) -o $@ $< -lm
+
+test-drills: all $(CHAOS_CHECK) ## failover drills: keepalived and HAProxy hosts in network namespaces
 	@tests/drills/run-all.sh -q -r $(RESULTS)/drills
 
-drill: deps all ## run the failover drills and print each drill's figures
+drill: deps all $(CHAOS_CHECK) ## run the failover drills and print each drill's figures
 	@tests/drills/run-all.sh
 
 # the chaos soak: SECONDS (default 600) of a seeded random mix of every fault, then the history
 # checker; SEED= replays a run (tests/chaos/chaos.sh prints its seed first)
 CHAOS_SECONDS := $(if $(SECONDS),$(SECONDS),600)
-chaos: deps all ## every fault at once for SECONDS (600), SEED= to replay; report in build/chaos/report.html
+chaos: deps all $(CHAOS_CHECK) ## every fault at once for SECONDS (600), SEED= to replay; report in build/chaos/report.html
 	@tests/chaos/chaos.sh -s $(CHAOS_SECONDS) $(if $(SEED),-S $(SEED)) -o $(BUILD)/chaos
 
-test-chaos: all ## the history checker's and the report's tests, and a 90 s chaos with a fixed seed
+test-chaos: all $(CHAOS_CHECK) ## the history checker's and the report's tests, and a 90 s chaos with a fixed seed
 	@tests/tools/run-c.sh $(RESULTS)/chaos $(sort $(wildcard tests/chaos/*_test.sh))
 
 # ---- lint ----------------------------------------------------------------

@@ -41,9 +41,8 @@ echo "CHAOS seconds $CHAOS_SECONDS"
 figure() { printf 'CHAOS %s %s\n' "$1" "$2"; }
 dr_init chaos $((CHAOS_SECONDS + 240))
 CHECKER=$BUILD/chaos/check
-mkdir -p "$BUILD/chaos" "$OUT"
-cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$CHECKER" "$DR_REPO/tests/chaos/check.c" -lm ||
-	fatal "the history checker builds"
+mkdir -p "$OUT"
+[[ -x $CHECKER ]] || fatal "the history checker is built ($CHECKER: make $CHECKER)"
 lua5.4 "$DR_REPO/tests/chaos/schedule.lua" "$SEED" "$CHAOS_SECONDS" "$MAX_AT_ONCE" >"$T/schedule" ||
 	fatal "the schedule is drawn"
 cp "$T/schedule" "$OUT/schedule"
@@ -206,4 +205,6 @@ for h in "${DR_PROXIES[@]}"; do
 	cp "$T/$h/haproxy.log" "$OUT/history/$h-haproxy.log" 2>/dev/null
 	cp "$T/$h/vrrp-notify.log" "$OUT/history/$h-vrrp-notify.log" 2>/dev/null
 done
+# the drills' own history check (dr_done) would judge the same log again
+DR_CLIENT_LOGS=()
 dr_done

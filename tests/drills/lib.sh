@@ -180,7 +180,48 @@ dr_cleanup() {
 	exit "$rc"
 }
 
-dr_done() { suite_done; }
+# dr_done: the history checker (tests/chaos/check.c) over everything every client of the drill
+# received, judged against the proxies' own lease lines (no ID outside a lease window of the proxy
+# that served it, none after its fence), and the drill's picture in build/drills/<drill>/
+# (report.html: IDs/s per proxy, errors, the events, VIP owners, lease states); then the summary.
+DR_CHECKER=$BUILD/chaos/check
+DR_CLIENT_LOGS=()
+dr_done() {
+	dr_history
+	suite_done
+}
+dr_history() {
+	local out=$BUILD/drills/$suite_name h args=() c k
+	declare -A H=()
+	if [[ ! -x $DR_CHECKER ]]; then
+		not_ok "the history checker is built ($DR_CHECKER: make $DR_CHECKER)"
+		return
+	fi
+	((${#DR_CLIENT_LOGS[@]})) || return 0
+	for h in "${DR_PROXIES[@]}"; do
+		[[ -f $T/$h/haproxy.log ]] && args+=(--proxy "$h=$T/$h/haproxy.log")
+		[[ -f $T/$h/vrrp-notify.log ]] && args+=(--notify "$T/$h/vrrp-notify.log")
+	done
+	for c in "${DR_CLIENT_LOGS[@]}"; do args+=(--client "$c"); done
+	rm -rf "$out"
+	mkdir -p "$out"
+	"$DR_CHECKER" --events "$T/events" "${args[@]}" --timeline "$out/timeline" >"$out/check.out" 2>"$out/check.err"
+	while read -r tag k v; do [[ $tag == CHAOS ]] && H[$k]=$v; done <"$out/check.out"
+	if [[ -z ${H[ids_checked]:-} ]]; then
+		not_ok "the history checker reads the drill's history ($(head -n 1 "$out/check.err"))"
+		return
+	fi
+	for k in fence_violations lease_violations header_mismatches; do
+		figure "$k" "${H[$k]}"
+		check "the history checker: $k ${H[$k]} over ${H[ids_checked]} IDs (want 0)" test "${H[$k]}" = 0
+	done
+	[[ ${H[unjudged_ids]:-0} != 0 ]] && diag "${H[unjudged_ids]} IDs came from nodes without a proxy log (not judged)"
+	if lua5.4 "$DR_REPO/tests/chaos/report.lua" "$out/timeline" "$out/report.html" --title "drill $suite_name" 2>"$out/report.err"; then
+		diag "picture: $out/report.html"
+	else
+		not_ok "the drill's picture is written ($(head -n 1 "$out/report.err"))"
+	fi
+}
 
 # dr_build_client: builds tests/drills/client.c into $DR_CLIENT when missing or older
 dr_build_client() {
@@ -667,6 +708,7 @@ client_start() {
 	shift 3
 	dr_spawn c "$name" "$DR_CLIENT" -a "$addr" -p "$PORT" -o "$T/$name.log" -d "$dur" -l "$name" "$@" || return 1
 	CLIENT_PID=$DR_PID
+	DR_CLIENT_LOGS+=("$T/$name.log")
 }
 # client_wait PID TIMEOUT_MS: until the client exits (it is bounded by its own -d)
 client_wait() {
