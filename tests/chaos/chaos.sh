@@ -76,9 +76,11 @@ chaos_ev() {
 
 # kill_hap HOST: SIGKILL to its HAProxy (master and workers), and wait until run.sh and the
 # processes are gone (a killed multi-threaded process lingers while its threads exit), bounded
+KILLED_PIDS=''
 kill_hap() {
 	local h=$1 rp p i pids=()
 	mapfile -t pids < <(hap_pids "$h")
+	KILLED_PIDS=$(IFS=,; echo "${pids[*]}")
 	((${#pids[@]})) && kill -KILL "${pids[@]}" 2>/dev/null
 	read -r rp <"$T/$h/run.pid" 2>/dev/null
 	for ((i = 0; i < 400; i++)); do proc_alive "$rp" || break; sleep 0.005; done
@@ -103,9 +105,9 @@ set_clock() { echo "$2" >"$T/$1/faketime.rc.tmp" && mv -f "$T/$1/faketime.rc.tmp
 act() {
 	local what=$1 kind=$2 tg=$3 param=$4 r
 	case $what:$kind in
-	start:kill_now) kill_hap "$tg"; start_hap "$tg" ;;
+	start:kill_now) start_hap "$tg" ;; # the kill itself: before the start event, below
 	heal:kill_now) ;;
-	start:kill_later) kill_hap "$tg" ;;
+	start:kill_later) ;;
 	heal:kill_later) start_hap "$tg" ;;
 	start:pause) pids_signal "$tg" STOP ;;
 	heal:pause) pids_signal "$tg" CONT ;;
@@ -141,7 +143,14 @@ while read -r at what id kind tg dur param; do
 		late_ms_max=$((-wait_us / 1000))
 	fi
 	if [[ $what == start ]]; then
-		chaos_ev start "fault=$id" "kind=$kind" "target=$tg" "detail=$param"
+		# a kill is stamped once its processes are gone, with their pids: the checker ends their
+		# lease windows there (a SIGKILLed process logs nothing)
+		pids_kv=()
+		if [[ $kind == kill_now || $kind == kill_later ]]; then
+			kill_hap "$tg"
+			pids_kv=("pids=$KILLED_PIDS")
+		fi
+		chaos_ev start "fault=$id" "kind=$kind" "target=$tg" "detail=$param" "${pids_kv[@]}"
 		diag "fault $id start: $kind $tg $param (${dur} ms)"
 		n_start=$((n_start + 1))
 		kinds_seen[$kind]=1

@@ -27,7 +27,9 @@
  *     ... lease state=S worker=W reason=R pid=P mono_ms=M[ fence_mono_ms=F]: text
  *   --events: <name> <mono_us> <wall_us> [key=value...]; "start" with fault= kind=
  *     target= [detail=] opens a fault, "heal" with fault= ends it, any other name
- *     is a point event of a drill; '#' lines are comments.
+ *     is a point event of a drill; '#' lines are comments. pids=P,P... with
+ *     target=NODE (the nemesis's SIGKILL) ends those processes of NODE there: each
+ *     gets a "stopped" lease line at that time (a killed process logs nothing).
  *   --notify: <RFC 3339> <unix_ms> host=H INSTANCE <instance> <STATE> prio=N
  *     (GROUP lines are ignored; unix ms become mono with the first client log's
  *     header).
@@ -555,6 +557,7 @@ struct proxy_arg {
 
 static const char *const lease_states[] = { "connecting", "claiming", "waiting", "minting", "parked", "stopped" };
 #define LEASE_MINTING 3
+#define LEASE_STOPPED 5
 
 static struct {
 	unsigned seq_bits, worker_bits;
@@ -972,6 +975,43 @@ static int cmp_window(const void *a, const void *b)
 
 /* ---- events and notify logs ------------------------------------------------------- */
 
+/* An event with pids=P,P... (a SIGKILL by the nemesis) ends those processes of node target=: a
+ * killed process logs nothing, so without this its last lease line would last to the end. Each
+ * pid with lease lines gets a "stopped" line at the event's time, after its own lines (the
+ * proxies are parsed first), which closes its window there. */
+static void kill_pids(const char *path, size_t lineno, struct tok target, struct tok pids, int64_t mono_us)
+{
+	uint32_t node;
+	const char *p = pids.s, *end = pids.s + pids.n;
+
+	if (!target.n)
+		input_error(path, lineno, "malformed event line: pids= needs target=");
+	node = names_find(&hist.nodes, target.s, target.n);
+	while (p < end) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		struct tok one = { p, (size_t)((comma ? comma : end) - p) };
+		int64_t pid;
+		size_t last = SIZE_MAX;
+
+		if (!tok_i64(one, &pid) || pid <= 0)
+			input_error(path, lineno, "malformed event line: pids= holds %.*s", (int)one.n, one.s);
+		for (size_t i = 0; node != UINT32_MAX && i < hist.n_leases; i++)
+			if (hist.leases[i].node == node && hist.leases[i].pid == pid)
+				last = i;
+		if (last != SIZE_MAX && hist.leases[last].mono_ms * 1000 <= mono_us) {
+			struct lease_line ll = hist.leases[last];
+
+			ll.state = LEASE_STOPPED;
+			ll.worker = -1;
+			ll.mono_ms = mono_us / 1000;
+			ll.fence_ms = -1;
+			ll.to_ms = NO_TIME;
+			*PUSH(hist.leases, hist.n_leases, hist.cap_leases) = ll;
+		}
+		p = comma ? comma + 1 : end;
+	}
+}
+
 static void parse_events(const char *path)
 {
 	struct text txt;
@@ -981,7 +1021,7 @@ static void parse_events(const char *path)
 	text_load(&txt, path);
 	it = (struct lines){ txt.data, txt.data + txt.len, 0 };
 	while (lines_next(&it, &s, &e)) {
-		struct tok t[MAX_TOKS], v, fid = { 0 }, kind = { 0 }, target = { 0 }, detail = { 0 };
+		struct tok t[MAX_TOKS], v, fid = { 0 }, kind = { 0 }, target = { 0 }, detail = { 0 }, pids = { 0 };
 		int64_t mono, wall;
 		int n;
 
@@ -1001,7 +1041,11 @@ static void parse_events(const char *path)
 				target = v;
 			else if (tok_kv(t[i], "detail=", &v))
 				detail = v;
+			else if (tok_kv(t[i], "pids=", &v))
+				pids = v;
 		}
+		if (pids.n)
+			kill_pids(path, it.lineno, target, pids, mono);
 		if (tok_is(t[0], "start")) {
 			if (!fid.n || !kind.n || !target.n)
 				input_error(path, it.lineno, "malformed start line: fault=, kind= and target= are required");

@@ -181,6 +181,22 @@ inject "$work/stop.log" p2 77 $(((stop + 100) * 1000))
 run stop "$work/stop.log" "${proxies[@]}"
 caught stop "an ID of p2 100 ms after its stop line, before its fence ($stop < $stop_fence)" lease_violations 1
 
+# A SIGKILL logs nothing: the nemesis's kill event names the pids (pids=), and the checker ends
+# their windows there. An ID of p1's first process (pid 4101, worker 418) begun after the kill:
+# unleased with the pids, not judged so without them (its window would stay open).
+kill_mono=$(awk '$1 == "kill" { print $2 }' "$h/events")
+sed "s/^kill $kill_mono \([0-9]*\)\$/start $kill_mono \1 fault=k1 kind=kill_later target=p1 pids=4101,4100/" \
+	"$h/events" >"$work/kill.events"
+echo "heal $((kill_mono + 1000000)) 0 fault=k1" >>"$work/kill.events"
+cp "$h/vip.log" "$work/kill.log"
+inject "$work/kill.log" p1 418 $((kill_mono + 100000))
+run killed "$work/kill.log" "${proxies[@]}" --events "$work/kill.events"
+caught killed "an ID of p1's killed process (pids=4101,4100 on the kill event) begun 100 ms after the kill" \
+	lease_violations 1
+run unkilled "$work/kill.log" "${proxies[@]}"
+check "the same ID without pids= on the event passes (the killed process's window stays open; exit $RC)" \
+	test "$RC" -eq 0
+
 cp "$h/vip.log" "$work/header.log"
 line=$(awk '$1 == "I" && $11 == 77 { print NR; exit }' "$h/vip.log")
 sed -i "${line}s/ 77\$/ 78/" "$work/header.log"
