@@ -59,9 +59,9 @@ declare -A ZK_INDEX=([z1]=1 [z2]=2 [z3]=3)
 dr_standard_up 3
 
 # the load: 12 caller slots at 170 requests/s each over the three VIPs, retrying on the next
-# VIP at once; a fifth of the requests JSON /id, two fifths /ids of 1..128
+# VIP at once; a fifth of the requests JSON /id, half /ids of 1..256
 LOAD_MS=$((CHAOS_SECONDS * 1000))
-client_start load "$DR_VIPS" $((LOAD_MS + 60000)) -c 12 -r 170 -J 20 -B 40 -N 128 || fatal "the client starts"
+client_start load "$DR_VIPS" $((LOAD_MS + 60000)) -c 12 -r 170 -J 20 -B 50 -N 256 || fatal "the client starts"
 LOAD_PID=$CLIENT_PID
 now
 load_mono=$NOW_MONO
