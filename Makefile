@@ -146,7 +146,7 @@ test-zk: $(CLAIMANT) $(ZKCTL) lua $(LUA_ASAN_SO) ## lease tests against real Zoo
 test-config: all ## haproxy -c on every shipped configuration
 	@tests/tools/run-c.sh $(RESULTS)/config $(sort $(wildcard tests/config/*_test.sh))
 
-test-http: all ## the HTTP service against a real HAProxy and ZooKeeper
+test-http: all $(ZKCTL) ## the HTTP service against a real HAProxy and ZooKeeper
 	@tests/tools/run-c.sh $(RESULTS)/http $(sort $(wildcard tests/http/*_test.sh))
 
 # the history checker of the drills and the chaos soak (a test tool: the product never uses it)

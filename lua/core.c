@@ -88,6 +88,11 @@ static int pin_module(void)
 	return pinned;
 }
 
+bool sfl_module_pinned(void)
+{
+	return pin_module() != 0;
+}
+
 int luaopen_snowflake_core(lua_State *L)
 {
 	/* 0. a module built for another Lua (5.4 headers in HAProxy's 5.3)

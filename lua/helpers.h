@@ -87,6 +87,9 @@ int sfl_refuse_mint(lua_State *L, sf_gen *gen, int rc, const sf_report *rep);
 /* strerror(err), or a sentence saying no system error was reported (err 0) */
 const char *sfl_errno_text(int err);
 
+/* core.c: whether this object stays mapped until the process ends (RTLD_NODELETE); an atexit
+ * handler in it is safe only then. */
+bool sfl_module_pinned(void);
 void sfl_set_int(lua_State *L, const char *key, int64_t v);
 void sfl_set_bool(lua_State *L, const char *key, bool v);
 

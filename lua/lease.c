@@ -232,6 +232,20 @@ static int l_logs(lua_State *L)
 	return 2;
 }
 
+/* At exit: the lines the lease logged since the last drain, to stderr (no
+ * Lua runs any more to hand them to its logger). */
+static void log_drain_to_stderr(void)
+{
+	pthread_mutex_lock(&log_lock);
+	while (log_count > 0) {
+		fprintf(stderr, "edge-snowflake %s\n", log_ring[log_head].line);
+		log_head = (log_head + 1) % LOG_SLOTS;
+		log_count--;
+	}
+	pthread_mutex_unlock(&log_lock);
+	fflush(stderr);
+}
+
 /* ---- lease ------------------------------------------------------------- */
 
 /* cfg[key] (the table at argument tbl), an integer within lo..hi, or dflt
@@ -387,6 +401,30 @@ static void handle_share(llease *ud, struct lease_box *box)
 }
 
 /*
+ * The process's exit (a reload's old worker, a soft stop: HAProxy calls exit()
+ * once its last connection is done) stops the process lease: its worker node
+ * goes at once (free for the next claim, not a session timeout later) with the
+ * registry mark brought down to what was issued, and the "stopped" line says
+ * so, on stderr (HAProxy's own: run.log, the journal). Without it the node
+ * outlived the process by a session timeout and no line marked the end of its
+ * window (found by the chaos soak: every reload's old worker). A SIGKILL or a
+ * hard stop skips it: the session then expires as before.
+ */
+static void process_lease_at_exit(void)
+{
+	struct lease_box *box = NULL;
+
+	pthread_mutex_lock(&proc_lease_lock);
+	if (proc_box && proc_box_pid == getpid())
+		box = proc_box;
+	pthread_mutex_unlock(&proc_lease_lock);
+	if (!box)
+		return;
+	box_stop(box); /* blocks at most about a session timeout */
+	log_drain_to_stderr();
+}
+
+/*
  * core.process_lease_start(gen, cfg) -> lease, started | nil, code, detail
  * Starts the lease of this process once: the first caller in the process
  * starts it (started = true), later callers (other threads' Lua states) get
@@ -416,6 +454,11 @@ static int l_process_lease_start(lua_State *L)
 			proc_box = ud->box;
 			proc_box_pid = getpid();
 			started = true;
+			/* only from a pinned object: an unloaded one would take the
+			 * handler's code with it */
+			static bool at_exit_registered;
+			if (!at_exit_registered && sfl_module_pinned())
+				at_exit_registered = atexit(process_lease_at_exit) == 0;
 		}
 	}
 	pthread_mutex_unlock(&proc_lease_lock);

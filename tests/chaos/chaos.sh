@@ -183,7 +183,8 @@ client_wait "$LOAD_PID" 10000 || not_ok "the client stops"
 # the checker over the whole history
 proxy_args=() notify_args=()
 for h in "${DR_PROXIES[@]}"; do
-	proxy_args+=(--proxy "$h=$T/$h/haproxy.log")
+	# HAProxy's stderr: every lease line, with the "stopped" of a worker's exit (only there)
+	proxy_args+=(--proxy "$h=$T/$h/run.log")
 	notify_args+=(--notify "$T/$h/vrrp-notify.log")
 done
 rm -rf "$OUT/timeline"
@@ -211,7 +212,7 @@ fi
 mkdir -p "$OUT/history"
 cp "$T/events" "$T/schedule" "$T/check.out" "$OUT/history/" 2>/dev/null
 for h in "${DR_PROXIES[@]}"; do
-	cp "$T/$h/haproxy.log" "$OUT/history/$h-haproxy.log" 2>/dev/null
+	cp "$T/$h/run.log" "$OUT/history/$h-run.log" 2>/dev/null
 	cp "$T/$h/vrrp-notify.log" "$OUT/history/$h-vrrp-notify.log" 2>/dev/null
 done
 # the drills' own history check (dr_done) would judge the same log again

@@ -199,7 +199,9 @@ dr_history() {
 	fi
 	((${#DR_CLIENT_LOGS[@]})) || return 0
 	for h in "${DR_PROXIES[@]}"; do
-		[[ -f $T/$h/haproxy.log ]] && args+=(--proxy "$h=$T/$h/haproxy.log")
+		# run.log, not haproxy.log: HAProxy's stderr has every lease line too, and the "stopped"
+		# line of a worker's exit only goes there (no Lua runs to hand it to the log by then)
+		[[ -f $T/$h/run.log ]] && args+=(--proxy "$h=$T/$h/run.log")
 		[[ -f $T/$h/vrrp-notify.log ]] && args+=(--notify "$T/$h/vrrp-notify.log")
 	done
 	for c in "${DR_CLIENT_LOGS[@]}"; do args+=(--client "$c"); done

@@ -74,6 +74,21 @@ n_exits=$(grep -c . <<<"$exits")
 bad_exits=$(grep -v 'exited with code 0 ' <<<"$exits")
 [[ $n_exits -ge 2 && -z $bad_exits ]] && ok "both old workers exited cleanly (code 0)" ||
 	not_ok "both old workers exited cleanly (code 0): ${exits:-no exit line in run.log}"
+# each old worker released its lease on its way out (an atexit handler): the "stopped" line on its
+# stderr (run.log), and its worker node already gone when the process is, so only the live
+# worker's node is left (before, the node outlived the process by a session timeout)
+ZKCTL=${ZKCTL:-$BUILD/tests/zkctl}
+for p in $w0 $w1; do
+	[[ " $w2 " == *" $p "* ]] && continue
+	check "old worker $p logged its lease's stop at exit" grep -q "lease state=stopped .* pid=$p " "$T/svc/run.log"
+done
+if [[ -x $ZKCTL ]]; then
+	nodes=$("$ZKCTL" "$zk" ls /snowflake/http-test/workers 2>/dev/null | tr '\n' ' ')
+	check "only the live worker's node is left under workers/ right after the old ones exited (${nodes:-none})" \
+		test "$(wc -w <<<"$nodes")" = 1
+else
+	not_ok "zkctl is built ($ZKCTL: make $ZKCTL)"
+fi
 code=$(svc_code "$url/health")
 [[ $code == 200 ]] && ok "/health is 200 after the reloads" || not_ok "/health is 200 after the reloads (got $code)"
 ht_done
