@@ -181,10 +181,15 @@ $(BUILD)/bench/bench_core: tests/bench/bench_core.c $(CORE_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -O3 -I core -o $@ $< $(CORE_A) $(LDLIBS_CORE)
 
-bench: deps $(BUILD)/bench/bench_core lua ## print the benchmark table (BENCH name value unit)
+$(BUILD)/bench/chaos_history: tests/bench/chaos_history.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $<
+
+bench: deps $(BUILD)/bench/bench_core lua $(CHAOS_CHECK) $(BUILD)/bench/chaos_history ## print the benchmark table (BENCH name value unit)
 	@$(BUILD)/bench/bench_core $(BENCH_ROUNDS)
 	@SNOWFLAKE_CLOCK_SOURCE=clock_gettime $(BUILD)/bench/bench_core $(BENCH_ROUNDS) clock_gettime | grep -v '^#'
 	@tests/bench/http_bench.sh
+	@tests/bench/chaos_check_bench.sh $(CHAOS_CHECK) $(BUILD)/bench/chaos_history
 
 # ---- running -------------------------------------------------------------
 

@@ -147,9 +147,25 @@ dr_clean_stale() {
 }
 
 dr_cleanup() {
-	local rc=$? pid h i
+	local rc=$?
 	trap - EXIT INT TERM
 	[[ -n $dr_watchdog ]] && kill "$dr_watchdog" 2>/dev/null
+	dr_teardown
+	wait 2>/dev/null
+	if [[ -n $T ]]; then
+		if ((rc != 0 || suite_failed > 0)) || [[ ${DRILL_KEEP:-0} == 1 ]]; then
+			echo "# kept $T" >&2
+		else
+			rm -rf "$T"
+		fi
+	fi
+	exit "$rc"
+}
+
+# dr_teardown: every process and namespace of the drill gone, its logs kept in $T (the cleanup's
+# first half; the chaos soak calls it before its checker, so the checker has the host to itself)
+dr_teardown() {
+	local pid h i
 	# everything we started, by PID (checked against its start time), in parallel: TERM first,
 	# then wait, then KILL
 	for pid in "${dr_pids[@]}"; do
@@ -169,15 +185,7 @@ dr_cleanup() {
 	# whatever is still inside our namespaces (HAProxy children, scripts keepalived ran), then
 	# the namespaces themselves: the veths and the bridge go with them
 	for h in "${dr_hosts[@]}"; do dr_ns_purge "$DR_PREFIX-$h"; done
-	wait 2>/dev/null
-	if [[ -n $T ]]; then
-		if ((rc != 0 || suite_failed > 0)) || [[ ${DRILL_KEEP:-0} == 1 ]]; then
-			echo "# kept $T" >&2
-		else
-			rm -rf "$T"
-		fi
-	fi
-	exit "$rc"
+	dr_pids=() dr_hosts=()
 }
 
 # dr_done: the history checker (tests/chaos/check.c) over everything every client of the drill
