@@ -66,4 +66,18 @@ for cfg in "$top"/haproxy/*.cfg; do
 	expect "$cfg" "$work/bad2.lua" fail 'layout.sequence_bits' \
 		"haproxy -c refuses a layout whose widths do not sum to 63 on $name, naming the key"
 done
+# Every errorfile HAProxy answers with is a complete HTTP/1.1 answer: CRLF header lines, a
+# Content-Length equal to its body, which ends in a newline. (The handoff's 503 once had no
+# Content-Length: its body ended only with the connection, and a caller that reads by length saw
+# a malformed answer; found by the chaos soak.)
+for f in "$top"/haproxy/errors/*.http; do
+	name=${f#"$top"/}
+	head_end=$(grep -n -m 1 $'^\r$' "$f" | cut -d: -f1)
+	body_bytes=$(tail -n +"$((${head_end:-1} + 1))" "$f" | wc -c)
+	clen=$(head -n "${head_end:-0}" "$f" | tr -d '\r' | awk -F': *' 'tolower($1) == "content-length" { print $2 }')
+	check "$name: a header block ending in an empty CRLF line, every header line CRLF-terminated" \
+		test -n "$head_end" -a "$(head -n "${head_end:-0}" "$f" | grep -vc $'\r$')" = 0
+	check "$name: Content-Length ${clen:-none} equals its body ($body_bytes bytes)" test "${clen:-x}" = "$body_bytes"
+	check "$name: its body ends in a newline" test "$(tail -c 1 "$f" | od -An -c | tr -d ' ')" = '\n'
+done
 suite_done
