@@ -11,6 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 dr_init restart-same-ms 120
 SEQ_BITS=20 WORKER_BITS=2
+DR_LAYOUT=$SEQ_BITS:$WORKER_BITS # the history checker of dr_done reads IDs with it too
 
 LAYOUT="layout = { worker_bits = $WORKER_BITS, sequence_bits = $SEQ_BITS }"
 dr_standard_up 3 "$LAYOUT"

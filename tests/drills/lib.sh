@@ -194,6 +194,8 @@ dr_teardown() {
 # (report.html: IDs/s per proxy, errors, the events, VIP owners, lease states); then the summary.
 DR_CHECKER=$BUILD/chaos/check
 DR_CLIENT_LOGS=()
+# a drill with another ID layout sets this (SEQ_BITS:WORKER_BITS[:EPOCH_MS], the checker's --layout)
+DR_LAYOUT=12:10
 dr_done() {
 	dr_history
 	suite_done
@@ -215,7 +217,7 @@ dr_history() {
 	for c in "${DR_CLIENT_LOGS[@]}"; do args+=(--client "$c"); done
 	rm -rf "$out"
 	mkdir -p "$out"
-	"$DR_CHECKER" --events "$T/events" "${args[@]}" --timeline "$out/timeline" >"$out/check.out" 2>"$out/check.err"
+	"$DR_CHECKER" --layout "$DR_LAYOUT" --events "$T/events" "${args[@]}" --timeline "$out/timeline" >"$out/check.out" 2>"$out/check.err"
 	while read -r tag k v; do [[ $tag == CHAOS ]] && H[$k]=$v; done <"$out/check.out"
 	if [[ -z ${H[ids_checked]:-} ]]; then
 		not_ok "the history checker reads the drill's history ($(head -n 1 "$out/check.err"))"
