@@ -194,8 +194,9 @@ bench: deps $(BUILD)/bench/bench_core lua $(CHAOS_CHECK) $(BUILD)/bench/chaos_hi
 # ---- running -------------------------------------------------------------
 
 PORT ?= 8080
-run: deps all ## start ZooKeeper and HAProxy serving the API on 127.0.0.1:$(PORT), in the foreground
-	@PORT=$(PORT) exec haproxy/run.sh
+AUTH ?=
+run: deps all ## start ZooKeeper and HAProxy serving the API on 127.0.0.1:$(PORT), in the foreground (AUTH=1: with ZooKeeper ACLs)
+	@PORT=$(PORT) ZK_AUTH=$(AUTH) exec haproxy/run.sh
 
 # ---- install -------------------------------------------------------------
 

@@ -43,6 +43,7 @@ static const struct code_entry code_table[] = {
 	[27] = { "no_free_worker", "every worker ID is taken or quarantined" },
 	[28] = { "quarantined", "the worker ID is quarantined" },
 	[29] = { "stopped", "the node is stopped" },
+	[30] = { "registry_access", "the registry refused access, or its access control is not what the config requires" },
 };
 
 _Static_assert(sizeof code_table / sizeof code_table[0] == 1 - SF_CODE_MIN,

@@ -383,6 +383,19 @@ int sf_gen_floor_raise(sf_gen *gen, int64_t unix_ms)
 	return SF_OK;
 }
 
+void sf_gen_position(const sf_gen *gen, int64_t *unix_ms, uint32_t *seq)
+{
+	uint64_t last = atomic_load_explicit(&gen->last, memory_order_acquire);
+
+	if (last == 0) {
+		*unix_ms = gen->epoch_ms - 1;
+		*seq = (uint32_t)gen->seq_mask;
+		return;
+	}
+	*unix_ms = (int64_t)(last >> gen->seq_bits) + gen->epoch_ms;
+	*seq = (uint32_t)(last & gen->seq_mask);
+}
+
 int64_t sf_gen_last_ms(const sf_gen *gen)
 {
 	uint64_t last = atomic_load_explicit(&gen->last, memory_order_acquire);

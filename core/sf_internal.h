@@ -22,6 +22,13 @@ static inline int64_t sf_floor_div(int64_t a, int64_t b)
 	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
+/* ---- the generator (sf_gen.c) ------------------------------------------ */
+
+/* Where the generator stands: the millisecond (Unix) and sequence of the
+ * last ID it issued, or of the floor it was raised to. The next ID is
+ * above it. */
+void sf_gen_position(const sf_gen *gen, int64_t *unix_ms, uint32_t *seq);
+
 /* ---- the TSC clock (sf_tsc.c) ------------------------------------------ */
 
 struct sf_tsc_clock {

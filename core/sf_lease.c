@@ -101,10 +101,22 @@ int sf_lease_start(sf_gen *gen, const sf_lease_config *config, sf_lease **out)
 	sf_lease *lease;
 	int rc;
 
+	char cred[1100], why[600];
+
 	if (!gen || !out || !sf_lease_config_valid(config))
 		return SF_E_INVALID;
-	rc = sf_registry_zk_new(config->zk_hosts, config->session_timeout_ms, config->log,
-	                        config->log_ctx, config->log_level, &reg);
+	if (config->auth_file) {
+		rc = sf_lease_auth_load(config->auth_file, cred, sizeof cred, why, sizeof why);
+		if (rc != SF_OK) {
+			if (config->log && config->log_level >= SF_LOG_ERR)
+				config->log(config->log_ctx, SF_LOG_ERR, why);
+			return rc;
+		}
+	}
+	rc = sf_registry_zk_new(config->zk_hosts, config->session_timeout_ms,
+	                        config->auth_file ? cred : NULL, config->log, config->log_ctx,
+	                        config->log_level, &reg);
+	memset(cred, 0, sizeof cred);
 	if (rc != SF_OK)
 		return rc;
 	rc = sf_lease_sm_new(gen, config, &reg, &lease); /* owns reg from here on */
@@ -149,6 +161,43 @@ void sf_lease_stop(sf_lease *lease)
  * thread's connection is not shared, so these never race with its state
  * machine. */
 
+/* One line of the quarantine list for child name with data (len: the
+ * node's whole length, room: what was read of it). */
+static int quarantine_line(char *out, size_t size, const char *name, const char *data, int len,
+                           int room, uint32_t ids)
+{
+	sf_quarantine_record rec;
+	char shown[41], when[96] = "?";
+
+	if (sf_lease_worker_name(name, (int64_t)ids - 1) < 0)
+		return snprintf(out, size, "%s not a worker ID of this layout: the lease ignores it\n",
+		                sf_record_printable(shown, sizeof shown, name, strlen(name)));
+	if (len > room || sf_record_quarantine_parse(data, (size_t)len, &rec) != SF_OK)
+		return snprintf(out, size, "%s unreadable record (%d bytes: \"%s\"): the ID stays quarantined\n",
+		                name, len, sf_record_printable(shown, sizeof shown, data, (size_t)(len < room ? len : room)));
+	{
+		time_t secs = (time_t)(rec.at_ms / 1000);
+		struct tm tm;
+
+		if (rec.at_ms >= 0 && gmtime_r(&secs, &tm))
+			snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+			         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(rec.at_ms % 1000));
+	}
+	int n = snprintf(out, size, "%s at %s by node %s (host %s, pid %" PRId64 "): %s; ", name, when,
+	                 rec.node, rec.host, rec.pid, rec.why);
+	if (n < 0 || (size_t)n >= size)
+		return n;
+	int m = rec.has_window
+	        ? snprintf(out + n, size - (size_t)n, "it issued IDs %" PRId64 "..%" PRId64 " (Unix ms %" PRId64
+	                   "..%" PRId64 ")", rec.first_id, rec.last_id, rec.first_ms, rec.last_ms)
+	        : snprintf(out + n, size - (size_t)n, "it issued no ID");
+	if (m < 0 || (size_t)(n + m) >= size)
+		return n + m;
+	int k = snprintf(out + n + m, size - (size_t)(n + m), "%s%s\n", rec.seen[0] ? "; seen instead: " : "",
+	                 rec.seen);
+	return n + m + k;
+}
+
 int sf_lease_quarantine_list(sf_lease *lease, char *buf, size_t size)
 {
 	const sf_registry_ops *reg;
@@ -175,17 +224,19 @@ int sf_lease_quarantine_list(sf_lease *lease, char *buf, size_t size)
 		return SF_E_REGISTRY;
 	}
 	for (int i = 0; i < ids.count; i++) {
-		int len = sizeof data - 1;
+		int len = sizeof data;
 		char child[SF_LEASE_PATH_LEN * 2];
 
 		snprintf(child, sizeof child, "%s/%s", path, ids.names[i]);
 		if (reg->get(conn, child, data, &len) != SF_OK || len < 0)
 			len = 0;
-		data[len] = '\0';
-		int n = snprintf(buf + used, size - used, "%s %s\n", ids.names[i], data);
+		int n = quarantine_line(buf + used, size - used, ids.names[i], data, len, sizeof data,
+		                        1U << sf_gen_layout(lease->gen)->worker_bits);
 
-		if (n < 0 || (size_t)n >= size - used)
+		if (n < 0 || (size_t)n >= size - used) {
+			buf[used] = '\0';
 			break;
+		}
 		used += (size_t)n;
 	}
 	sf_registry_list_free(&ids);

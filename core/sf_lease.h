@@ -23,6 +23,9 @@
 #ifndef SF_LEASE_H
 #define SF_LEASE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "snowflake.h"
 
 #ifdef __cplusplus
@@ -60,6 +63,10 @@ typedef struct sf_lease_config {
 	int64_t local_ahead_ms;        /* local mark reach */
 	int64_t start_bound_ms;        /* refuse an ID whose marks are further ahead */
 	int64_t reclaim_delay_ms;      /* pause before claiming again after a canary */
+	const char *auth_file;         /* NULL, or a file (mode 0600) holding "user:password": the
+	                                  registry's digest identity, the only one that may write
+	                                  the nodes the lease creates (world-readable) */
+	bool require_acl;              /* refuse to claim under a root anyone may write */
 	sf_log_fn log;
 	void *log_ctx;
 	int log_level;                 /* lines above it are dropped; 6 by default */
@@ -68,6 +75,13 @@ typedef struct sf_lease_config {
 /* The documented defaults; a caller fills its config from these. Cannot
  * fail. */
 SF_API void sf_lease_config_defaults(sf_lease_config *config);
+
+/* Reads a credential file for lease.auth_file into cred ("user:password",
+ * NUL-terminated; a trailing newline dropped). The file must be a regular
+ * file no one but its owner can read or write (mode 0600 or 0400).
+ * \return SF_OK, or SF_E_REGISTRY_ACCESS with why (why_size bytes) saying
+ * what is wrong, naming the file. */
+SF_API int sf_lease_auth_load(const char *path, char *cred, size_t size, char *why, size_t why_size);
 
 typedef struct sf_lease_status {
 	sf_lease_state state;

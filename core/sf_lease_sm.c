@@ -25,6 +25,7 @@
 
 #include "sf_internal.h"
 #include "sf_lease_sm.h"
+#include "sf_record.h"
 
 typedef struct sf_lease_session session;
 
@@ -176,33 +177,61 @@ static bool lease_alive(session *s)
 	return ack != INT64_MIN && mono_ns(s->lease) < ack + atomic_load(&s->timeout_ns);
 }
 
-/* The worker ID a ".../workers/<id>" path names, or -1. */
-static int32_t path_worker(const sf_lease *lease, const char *path)
+/* The worker ID a "<root>/<kind>/<id>" path names, or -1. Only the names
+ * the lease writes count: plain digits without a leading zero. */
+static int32_t path_worker(const sf_lease *lease, const char *path, const char *kind)
 {
-	size_t root_len = strlen(lease->root);
-	const char *tail;
-	char *end;
-	long id;
+	size_t root_len = strlen(lease->root), kind_len = strlen(kind);
 
-	if (!path || strncmp(path, lease->root, root_len) != 0 ||
-	    strncmp(path + root_len, "/workers/", 9) != 0)
+	if (!path || strncmp(path, lease->root, root_len) != 0 || path[root_len] != '/' ||
+	    strncmp(path + root_len + 1, kind, kind_len) != 0 || path[root_len + 1 + kind_len] != '/')
 		return -1;
-	tail = path + root_len + 9;
-	errno = 0;
-	id = strtol(tail, &end, 10);
-	return (errno || end == tail || *end || id < 0 || id > INT32_MAX) ? -1 : (int32_t)id;
+	return sf_lease_worker_name(path + root_len + kind_len + 2, INT32_MAX);
+}
+
+int32_t sf_lease_worker_name(const char *name, int64_t max_id)
+{
+	int64_t id = 0;
+	size_t len = strlen(name);
+
+	if (len == 0 || len > 10 || (name[0] == '0' && len > 1))
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return -1;
+		id = id * 10 + (name[i] - '0');
+	}
+	return id <= max_id && id <= INT32_MAX ? (int32_t)id : -1;
 }
 
 static void on_node(void *ctx, enum sf_registry_change change, const char *path)
 {
 	session *s = ctx;
-	int32_t worker;
+	int32_t own = atomic_load(&s->own_worker);
 
-	(void)change; /* deleted or rewritten: either way not ours as we made it */
-	/* own_worker is cleared before we delete our own node ourselves */
-	worker = path_worker(s->lease, path);
-	if (worker < 0 || worker != atomic_load(&s->own_worker))
+	if (own < 0)
+		return; /* own_worker is cleared before we delete our own node ourselves */
+	if (path_worker(s->lease, path, "quarantine") == own) {
+		/* someone quarantined the ID we hold (the other claimant's canary):
+		 * both claimants park. Created or changed: stop minting at once; the
+		 * lease thread looks again (a deletion only re-arms the watch). */
+		if (change == SF_REGISTRY_DELETED) {
+			atomic_store(&s->quarantine_rearm, true);
+		} else {
+			atomic_store(&s->quarantined, true); /* flag first: see publish_grant */
+			sf_gen_revoke(s->lease->gen, SF_E_QUARANTINED);
+		}
+		sf_lease_wake(s->lease);
 		return;
+	}
+	if (path_worker(s->lease, path, "marks") == own) {
+		atomic_store(&s->mark_event, true);
+		sf_lease_wake(s->lease);
+		return;
+	}
+	if (path_worker(s->lease, path, "workers") != own || change == SF_REGISTRY_CREATED)
+		return;
+	/* deleted or rewritten: either way not ours as we made it */
 	if (!lease_alive(s)) {
 		/* Past our last ack + timeout the server may have expired the session
 		 * (after our pause the DELETED event comes before EXPIRED), or a
@@ -266,26 +295,35 @@ static const sf_registry_events session_events = {
 
 /* ---- registry helpers (lease thread, synchronous) ------------------------ */
 
-/* The mark stored at path.
- * \return SF_OK with *mark set, SF_E_NOT_FOUND, SF_E_STATE_CORRUPT (not a
- * mark), or SF_E_REGISTRY. */
-static int read_mark(sf_lease *lease, const char *path, int64_t *mark)
+/* A log line about a node whose data is not what the lease writes: the
+ * path, the length, a printable prefix, and what the lease does about it. */
+static void log_unreadable(sf_lease *lease, const char *path, const char *what, const char *data,
+                           int len, int room, const char *consequence)
 {
-	char buf[64];
-	int len = sizeof buf - 1;
-	char *end;
+	char prefix[41];
+
+	sf_record_printable(prefix, sizeof prefix, data, (size_t)(len < room ? len : room));
+	sf_lease_log(lease, SF_LOG_WARNING, "lease: %s is not %s (%d bytes: \"%s%s\"): %s", path, what,
+	             len, prefix, len > (int)sizeof prefix - 1 ? "..." : "", consequence);
+}
+
+/* The mark stored at path (why: what the caller does when it is unreadable,
+ * for the log line).
+ * \return SF_OK with *mark set, SF_E_NOT_FOUND, SF_E_STATE_CORRUPT (not a
+ * mark: logged), or SF_E_REGISTRY. */
+static int read_mark(sf_lease *lease, const char *path, int64_t *mark, const char *why)
+{
+	char buf[32];
+	int len = sizeof buf;
 	int rc = lease->reg.ops->get(lease->s->conn, path, buf, &len);
 
 	if (rc != SF_OK)
 		return rc;
-	if (len <= 0)
+	/* longer than any mark: cut by the registry, so not one either */
+	if (len > (int)sizeof buf || sf_record_mark_parse(buf, (size_t)len, mark) != SF_OK) {
+		log_unreadable(lease, path, "a mark", buf, len, sizeof buf, why);
 		return SF_E_STATE_CORRUPT;
-	buf[len] = '\0';
-	errno = 0;
-	long long v = strtoll(buf, &end, 10);
-	if (errno || end == buf || v < 0)
-		return SF_E_STATE_CORRUPT;
-	*mark = v;
+	}
 	return SF_OK;
 }
 
@@ -294,7 +332,7 @@ static int write_mark_sync(sf_lease *lease, int32_t worker, int64_t mark, bool l
 {
 	session *s = lease->s;
 	char path[SF_LEASE_PATH_LEN], buf[32];
-	int len = snprintf(buf, sizeof buf, "%" PRId64, mark);
+	int len = sf_record_mark_format(buf, sizeof buf, mark);
 	int64_t sent = mono_ns(lease);
 	int rc;
 
@@ -371,8 +409,9 @@ static void drop_worker(sf_lease *lease, int revoke_code)
 	}
 }
 
-/* Deletes our own node if it is still ours. */
-static void release_node(sf_lease *lease)
+/* Deletes our own node if it is still ours; with lower_mark, first brings
+ * the registry mark down to what this lease issued. */
+static void release_node(sf_lease *lease, bool lower_mark)
 {
 	const sf_registry_ops *reg = lease->reg.ops;
 	session *s = lease->s;
@@ -381,7 +420,7 @@ static void release_node(sf_lease *lease)
 	if (!s || lease->worker < 0 || !s->own_path[0])
 		return;
 	atomic_store(&s->own_worker, -1); /* our own delete is not a canary */
-	if (reg->connected(s->conn) == SF_OK && reg->exists(s->conn, s->own_path, false, &ours) == SF_OK &&
+	if (reg->connected(s->conn) == SF_OK && reg->exists(s->conn, s->own_path, false, &ours, NULL) == SF_OK &&
 	    ours) {
 		/* minting is revoked and our node still ours: bring the registry
 		 * mark down to what was really issued, so the next holder waits
@@ -392,23 +431,70 @@ static void release_node(sf_lease *lease)
 		/* only a mark this lease wrote: a refused or unreadable mark is
 		 * someone else's history and stays as it is */
 		sf_gen_grant_get(lease->gen, &grant_worker, NULL, NULL);
-		if (lease->minted && grant_worker < 0 && issued >= lease->registry_mark)
+		if (lower_mark && lease->minted && grant_worker < 0 && issued >= lease->registry_mark)
 			write_mark_sync(lease, lease->worker, issued, true);
 		reg->remove(s->conn, s->own_path);
 	}
 }
 
 /* \return SF_OK (written, or there already) or the registry's code. */
-static int quarantine_write(sf_lease *lease, int32_t worker, const char *why)
+static int quarantine_write(sf_lease *lease, int32_t worker, const sf_quarantine_record *rec)
 {
 	char path[SF_LEASE_PATH_LEN], data[SF_LEASE_DATA_LEN];
-	int len;
+	int len = sf_record_quarantine_format(data, sizeof data, rec);
 
 	sf_lease_path(lease, path, "quarantine", worker);
-	len = snprintf(data, sizeof data,
-	               "{\"node\":\"%s\",\"host\":\"%s\",\"pid\":%ld,\"at_ms\":%" PRId64 ",\"why\":\"%s\"}",
-	               lease->node_name, lease->host, (long)getpid(), wall_ms(lease), why);
 	return lease->reg.ops->create(lease->s->conn, path, data, len);
+}
+
+/* The audit window of this tenure on lease->worker so far, into rec (the
+ * IDs it issued lie in it); has_window false when it issued none. */
+static void issued_window(sf_lease *lease, sf_quarantine_record *rec)
+{
+	const sf_layout *layout = sf_gen_layout(lease->gen);
+	const uint32_t seq_max = (uint32_t)((1ULL << layout->sequence_bits) - 1);
+	sf_decoded first = { lease->window_floor_ms, (uint32_t)lease->worker, lease->window_floor_seq + 1 };
+	sf_decoded last = { 0, (uint32_t)lease->worker, 0 };
+
+	rec->has_window = false;
+	if (!lease->minted || lease->worker < 0)
+		return;
+	sf_gen_position(lease->gen, &last.timestamp_ms, &last.sequence);
+	if (last.timestamp_ms < lease->window_floor_ms ||
+	    (last.timestamp_ms == lease->window_floor_ms && last.sequence <= lease->window_floor_seq))
+		return;
+	if (lease->window_floor_seq >= seq_max) {
+		first.timestamp_ms++;
+		first.sequence = 0;
+	}
+	if (sf_id_compose(layout, &first, &rec->first_id) != SF_OK ||
+	    sf_id_compose(layout, &last, &rec->last_id) != SF_OK)
+		return;
+	rec->first_ms = first.timestamp_ms;
+	rec->last_ms = last.timestamp_ms;
+	rec->has_window = true;
+}
+
+/* "IDs a..b (Unix ms c..d)" or "no ID", for log lines. */
+static const char *window_text(char *buf, size_t size, const sf_quarantine_record *rec)
+{
+	if (!rec->has_window)
+		snprintf(buf, size, "no ID");
+	else
+		snprintf(buf, size, "IDs %" PRId64 "..%" PRId64 " (Unix ms %" PRId64 "..%" PRId64 ")",
+		         rec->first_id, rec->last_id, rec->first_ms, rec->last_ms);
+	return buf;
+}
+
+/* A record of this node, about now, into rec. */
+static void record_self(sf_lease *lease, sf_quarantine_record *rec, const char *why)
+{
+	memset(rec, 0, sizeof *rec);
+	sf_record_printable(rec->node, sizeof rec->node, lease->node_name, strlen(lease->node_name));
+	sf_record_printable(rec->host, sizeof rec->host, lease->host, strlen(lease->host));
+	rec->pid = (int64_t)getpid();
+	rec->at_ms = wall_ms(lease);
+	snprintf(rec->why, sizeof rec->why, "%s", why);
 }
 
 struct candidate {
@@ -437,6 +523,94 @@ static bool in_list(const sf_registry_list *v, int32_t id)
 	return false;
 }
 
+/* Children the lease did not name (it writes plain IDs of its layout):
+ * logged, and matched to no ID, so they neither take nor quarantine one. */
+static void note_odd_children(sf_lease *lease, const char *kind, const sf_registry_list *list,
+                              uint32_t ids)
+{
+	for (int i = 0; i < list->count; i++) {
+		char name[41];
+
+		if (sf_lease_worker_name(list->names[i], (int64_t)ids - 1) >= 0)
+			continue;
+		sf_record_printable(name, sizeof name, list->names[i], strlen(list->names[i]));
+		sf_lease_log(lease, SF_LOG_WARNING, "lease: ignoring %s/%s/%s: not a worker ID of this layout "
+		             "(0..%u)%s", lease->root, kind, name, ids - 1,
+		             strcmp(kind, "quarantine") == 0 ? "; it quarantines no ID" : "");
+	}
+}
+
+/* Once a session: a persistent node under workers/ is held by no session
+ * and never goes away by itself; its ID is never claimed while it is
+ * there, which is safe, and an operator should know. */
+static void note_persistent_workers(sf_lease *lease, const sf_registry_list *taken, uint32_t ids)
+{
+	session *s = lease->s;
+
+	if (s->workers_audited)
+		return;
+	s->workers_audited = true;
+	for (int i = 0; i < taken->count; i++) {
+		int32_t id = sf_lease_worker_name(taken->names[i], (int64_t)ids - 1);
+		char path[SF_LEASE_PATH_LEN], data[64], shown[41];
+		int64_t owner = -1;
+		int len = sizeof data;
+		bool ours;
+
+		if (id < 0)
+			continue;
+		sf_lease_path(lease, path, "workers", id);
+		if (lease->reg.ops->exists(s->conn, path, false, &ours, &owner) != SF_OK || owner != 0)
+			continue;
+		if (lease->reg.ops->get(s->conn, path, data, &len) != SF_OK)
+			len = 0;
+		sf_record_printable(shown, sizeof shown, data, (size_t)(len < (int)sizeof data ? len : (int)sizeof data));
+		sf_lease_log(lease, SF_LOG_WARNING, "lease: %s is a persistent node (%d bytes: \"%s\"), not a "
+		             "holder's ephemeral one: worker %" PRId32 " is not claimed until an operator deletes it",
+		             path, len, shown, id);
+	}
+}
+
+/* Once a session: may anyone write the registry root or the nodes under
+ * it? Then anyone who reaches ZooKeeper can delete a worker node, forge a
+ * mark or clear a quarantine. Reported; refused under lease.require_acl.
+ * \return SF_OK (go on), SF_E_REGISTRY_ACCESS (refused), or SF_E_REGISTRY. */
+static int check_acl(sf_lease *lease)
+{
+	static const char *const kinds[] = { NULL, "workers", "marks", "quarantine" };
+	session *s = lease->s;
+
+	if (s->acl_checked)
+		return SF_OK;
+	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+		char path[SF_LEASE_PATH_LEN], perms[8];
+		bool open = false;
+		int rc;
+
+		if (kinds[k])
+			sf_lease_path(lease, path, kinds[k], -1);
+		else
+			snprintf(path, sizeof path, "%s", lease->root);
+		rc = lease->reg.ops->open_to_anyone(s->conn, path, &open, perms, sizeof perms);
+		if (rc != SF_OK)
+			return rc == SF_E_REGISTRY_ACCESS ? rc : SF_E_REGISTRY;
+		if (!open)
+			continue;
+		if (lease->cfg.require_acl) {
+			sf_lease_log(lease, SF_LOG_ERR, "lease: %s can be changed by anyone (ACL world:anyone %s) and "
+			             "lease.require_acl is set: not claiming; set lease.auth_file on every node and "
+			             "give the registry root to that identity", path, perms);
+			return SF_E_REGISTRY_ACCESS;
+		}
+		sf_lease_log(lease, SF_LOG_WARNING, "lease: %s can be changed by anyone (ACL world:anyone %s): any "
+		             "client that reaches ZooKeeper can delete worker nodes, forge marks or clear a "
+		             "quarantine; set lease.auth_file (and lease.require_acl)", path, perms);
+		break; /* one line says it */
+	}
+	s->acl_checked = true;
+	return SF_OK;
+}
+
 /*
  * Chooses a free, non-quarantined ID, oldest mark first (never-marked IDs
  * are the oldest), and creates its ephemeral node.
@@ -459,18 +633,29 @@ static int claim(sf_lease *lease)
 	const char *kinds[] = { "workers", "marks", "quarantine" };
 	for (size_t k = 0; k < 3; k++) {
 		sf_lease_path(lease, path, kinds[k], -1);
-		if (reg->ensure(s->conn, path) != SF_OK)
+		if ((rc = reg->ensure(s->conn, path)) != SF_OK)
 			goto out_failed;
 	}
+	if ((rc = check_acl(lease)) != SF_OK) {
+		if (rc == SF_E_REGISTRY_ACCESS) {
+			result = rc;
+			goto out;
+		}
+		goto out_failed;
+	}
 	sf_lease_path(lease, path, "workers", -1);
-	if (reg->children(s->conn, path, &taken) != SF_OK)
+	if ((rc = reg->children(s->conn, path, &taken)) != SF_OK)
 		goto out_failed;
 	sf_lease_path(lease, path, "quarantine", -1);
-	if (reg->children(s->conn, path, &quarantined) != SF_OK)
+	if ((rc = reg->children(s->conn, path, &quarantined)) != SF_OK)
 		goto out_failed;
 	sf_lease_path(lease, path, "marks", -1);
-	if (reg->children(s->conn, path, &marked) != SF_OK)
+	if ((rc = reg->children(s->conn, path, &marked)) != SF_OK)
 		goto out_failed;
+	note_odd_children(lease, "workers", &taken, ids);
+	note_odd_children(lease, "marks", &marked, ids);
+	note_odd_children(lease, "quarantine", &quarantined, ids);
+	note_persistent_workers(lease, &taken, ids);
 
 	cands = calloc(ids, sizeof *cands);
 	if (!cands) {
@@ -487,8 +672,11 @@ static int claim(sf_lease *lease)
 		cands[n] = (struct candidate){ (int32_t)id, INT64_MIN, seed };
 		if (in_list(&marked, (int32_t)id)) {
 			sf_lease_path(lease, path, "marks", (int32_t)id);
-			if (read_mark(lease, path, &cands[n].mark) != SF_OK)
-				cands[n].mark = INT64_MAX - 1; /* unreadable: last resort */
+			rc = read_mark(lease, path, &cands[n].mark, "skipping this worker ID");
+			if (rc == SF_E_STATE_CORRUPT)
+				continue; /* never mint below a mark we could not read */
+			if (rc != SF_OK && rc != SF_E_NOT_FOUND)
+				goto out_failed;
 		}
 		n++;
 	}
@@ -498,10 +686,11 @@ static int claim(sf_lease *lease)
 	}
 	qsort(cands, n, sizeof *cands, cmp_candidate);
 
-	int len = snprintf(data, sizeof data,
-	                   "{\"node\":\"%s\",\"host\":\"%s\",\"pid\":%ld,\"start_ms\":%" PRId64 "}",
-	                   lease->node_name, lease->host, (long)getpid(),
-	                   lease->status.started_unix_ms);
+	sf_holder_record holder = { .pid = (int64_t)getpid(), .start_ms = lease->status.started_unix_ms };
+
+	sf_record_printable(holder.node, sizeof holder.node, lease->node_name, strlen(lease->node_name));
+	sf_record_printable(holder.host, sizeof holder.host, lease->host, strlen(lease->host));
+	int len = sf_record_holder_format(data, sizeof data, &holder);
 	for (uint32_t i = 0; i < n; i++) {
 		int64_t sent = mono_ns(lease);
 
@@ -513,7 +702,7 @@ static int claim(sf_lease *lease)
 			goto out_failed;
 		ack(s, sent);
 		lease->worker = cands[i].id;
-		lease->registry_mark = cands[i].mark == INT64_MAX - 1 ? INT64_MIN : cands[i].mark;
+		lease->registry_mark = cands[i].mark;
 		snprintf(s->own_path, sizeof s->own_path, "%s", path);
 		result = SF_OK;
 		goto out;
@@ -522,6 +711,16 @@ static int claim(sf_lease *lease)
 	result = SF_E_NO_FREE_WORKER;
 	goto out;
 out_failed:
+	if (rc == SF_E_REGISTRY_ACCESS) {
+		/* the nodes belong to another identity: lease.auth_file is missing or wrong */
+		sf_lease_log(lease, SF_LOG_ERR, "lease: the registry refused access under %s (%s): %s",
+		             lease->root, reg->last_error(s->conn),
+		             lease->cfg.auth_file ? "the credentials in lease.auth_file are not the identity the "
+		                                    "registry's ACL allows"
+		                                  : "its nodes belong to an identity; set lease.auth_file");
+		result = rc;
+		goto out;
+	}
 	sf_lease_log(lease, SF_LOG_WARNING, "lease: claim under %s failed: %s", lease->root,
 	             reg->last_error(s->conn));
 	result = SF_E_REGISTRY;
@@ -549,18 +748,33 @@ static int adopt_worker(sf_lease *lease)
 	int64_t mark;
 	int rc;
 
+	atomic_store(&s->quarantined, false);
+	atomic_store(&s->quarantine_rearm, false);
+	atomic_store(&s->mark_event, false);
 	atomic_store(&s->own_worker, lease->worker);
-	rc = lease->reg.ops->exists(s->conn, s->own_path, true, &ours);
+	rc = lease->reg.ops->exists(s->conn, s->own_path, true, &ours, NULL);
 	if (rc != SF_OK || !ours)
 		return SF_E_REGISTRY;
+	/* both claimants park: a quarantine record for this ID, written from
+	 * now on by anyone, stops us (the watch fires on its creation) */
+	sf_lease_path(lease, path, "quarantine", lease->worker);
+	rc = lease->reg.ops->exists(s->conn, path, true, &ours, NULL);
+	if (rc == SF_OK)
+		return SF_E_QUARANTINED; /* quarantined since we listed */
+	if (rc != SF_E_NOT_FOUND)
+		return SF_E_REGISTRY;
+	/* a watch on the mark: someone else's write is seen and undone */
 	sf_lease_path(lease, path, "marks", lease->worker);
-	rc = read_mark(lease, path, &mark);
+	rc = lease->reg.ops->exists(s->conn, path, true, &ours, NULL);
+	if (rc != SF_OK && rc != SF_E_NOT_FOUND)
+		return SF_E_REGISTRY;
+	rc = read_mark(lease, path, &mark, "not taking up this worker ID; a later claim skips it");
 	if (rc == SF_OK)
 		lease->registry_mark = mark;
 	else if (rc == SF_E_NOT_FOUND)
 		lease->registry_mark = INT64_MIN;
 	else
-		return SF_E_REGISTRY;
+		return rc == SF_E_STATE_CORRUPT ? rc : SF_E_REGISTRY;
 	rc = sf_keeper_new(lease->gen, &kc, &lease->keeper);
 	if (rc != SF_OK)
 		return rc;
@@ -582,33 +796,145 @@ static void hold_claims(sf_lease *lease)
 	lease->claim_not_before_ns = mono_ns(lease) + lease->cfg.reclaim_delay_ms * SF_NS_PER_MS;
 }
 
+/* Who holds our node now, from its holder record, into buf ("" when it is
+ * gone or the registry does not answer). */
+static void seen_holder(sf_lease *lease, char *buf, size_t size)
+{
+	char data[SF_LEASE_DATA_LEN];
+	int len = sizeof data;
+	sf_holder_record holder;
+
+	buf[0] = '\0';
+	if (lease->reg.ops->get(lease->s->conn, lease->s->own_path, data, &len) != SF_OK)
+		return;
+	if (len <= (int)sizeof data && sf_record_holder_parse(data, (size_t)len, &holder) == SF_OK) {
+		snprintf(buf, size, "node %.50s (host %.50s, pid %" PRId64 ")", holder.node, holder.host,
+		         holder.pid);
+		return;
+	}
+	log_unreadable(lease, lease->s->own_path, "a holder record", data, len, sizeof data,
+	               "quarantining all the same");
+	snprintf(buf, size, "an unreadable holder record (%d bytes)", len);
+}
+
+static void count_canary(sf_lease *lease)
+{
+	pthread_mutex_lock(&lease->lock);
+	lease->status.canaries++;
+	pthread_mutex_unlock(&lease->lock);
+}
+
 static void handle_canary(sf_lease *lease)
 {
 	session *s = lease->s;
 	int32_t worker = lease->worker;
 	int64_t owner = atomic_load(&s->ping_owner);
+	sf_quarantine_record *rec = &lease->pending_record;
+	char why[SF_RECORD_WHY_MAX + 1], window[160];
 
 	atomic_store(&s->canary, false);
+	snprintf(why, sizeof why, "lease node vanished or changed owner while held by session 0x%" PRIx64,
+	         (uint64_t)lease->session_id);
+	record_self(lease, rec, why);
+	seen_holder(lease, rec->seen, sizeof rec->seen);
+	issued_window(lease, rec);
 	sf_lease_log(lease, SF_LOG_ERR,
 	             "lease: CANARY worker %" PRId32 " node %s is gone or owned by another session "
-	             "(ours 0x%" PRIx64 ", seen 0x%" PRIx64 "): parked, quarantining the ID",
-	             worker, s->own_path, (uint64_t)lease->session_id, (uint64_t)owner);
-	release_node(lease);
+	             "(ours 0x%" PRIx64 ", seen 0x%" PRIx64 "%s%s): parked, quarantining the ID; this node "
+	             "issued %s on it", worker, s->own_path, (uint64_t)lease->session_id, (uint64_t)owner,
+	             rec->seen[0] ? ", held by " : "", rec->seen, window_text(window, sizeof window, rec));
+	release_node(lease, false);
 	drop_worker(lease, SF_E_QUARANTINED);
 	lease->pending_quarantine = worker;
-	snprintf(lease->pending_quarantine_why, sizeof lease->pending_quarantine_why,
-	         "lease node vanished or changed owner while held by session 0x%" PRIx64,
-	         (uint64_t)lease->session_id);
 	hold_claims(lease);
 	set_state(lease, SF_LEASE_PARKED, SF_E_QUARANTINED,
 	          "worker %" PRId32 " lost its lease node to someone else and is quarantined", worker);
-	{
-		sf_lease_status *st = &lease->status;
+	count_canary(lease);
+}
 
-		pthread_mutex_lock(&lease->lock);
-		st->canaries++;
-		pthread_mutex_unlock(&lease->lock);
+/* The other side of a canary: someone quarantined the ID we hold. Park,
+ * leave the mark as it is (the overlap's IDs may be above what we issued)
+ * and say what we issued, for the audit. */
+static void handle_quarantined(sf_lease *lease)
+{
+	session *s = lease->s;
+	int32_t worker = lease->worker;
+	char path[SF_LEASE_PATH_LEN], data[SF_LEASE_DATA_LEN], by[SF_RECORD_WHY_MAX + 300], window[160];
+	sf_quarantine_record theirs, mine;
+	int len = sizeof data;
+
+	atomic_store(&s->quarantined, false);
+	sf_lease_path(lease, path, "quarantine", worker);
+	snprintf(by, sizeof by, "someone");
+	if (lease->reg.ops->get(s->conn, path, data, &len) == SF_OK) {
+		if (len <= (int)sizeof data && sf_record_quarantine_parse(data, (size_t)len, &theirs) == SF_OK)
+			snprintf(by, sizeof by, "node %s (host %s, pid %" PRId64 ", at Unix ms %" PRId64 "): %s",
+			         theirs.node, theirs.host, theirs.pid, theirs.at_ms, theirs.why);
+		else
+			log_unreadable(lease, path, "a quarantine record", data, len, sizeof data, "parking all the same");
 	}
+	issued_window(lease, &mine);
+	sf_lease_log(lease, SF_LOG_ERR, "lease: worker %" PRId32 " was quarantined under %s by %s; parked "
+	             "(both claimants park); this node issued %s on it", worker, path, by,
+	             window_text(window, sizeof window, &mine));
+	release_node(lease, false);
+	drop_worker(lease, SF_E_QUARANTINED);
+	hold_claims(lease);
+	set_state(lease, SF_LEASE_PARKED, SF_E_QUARANTINED,
+	          "worker %" PRId32 " was quarantined by another claimant; parked", worker);
+	count_canary(lease);
+}
+
+/* A quarantine watch that fired for a deletion: set it again, and park if
+ * the record is back already. */
+static void rearm_quarantine_watch(sf_lease *lease)
+{
+	char path[SF_LEASE_PATH_LEN];
+	bool ours;
+	int rc;
+
+	sf_lease_path(lease, path, "quarantine", lease->worker);
+	rc = lease->reg.ops->exists(lease->s->conn, path, true, &ours, NULL);
+	if (rc == SF_OK) {
+		atomic_store(&lease->s->quarantined, true);
+		sf_gen_revoke(lease->gen, SF_E_QUARANTINED);
+	} else if (rc != SF_E_NOT_FOUND) {
+		atomic_store(&lease->s->quarantine_rearm, true); /* next tick */
+	}
+}
+
+/* The watch on our mark fired: set it again, and if the mark is not one we
+ * wrote (someone else's value, garbage, or gone), write ours again. */
+static void check_own_mark(sf_lease *lease)
+{
+	session *s = lease->s;
+	char path[SF_LEASE_PATH_LEN];
+	int64_t mark = 0;
+	bool ours;
+	int rc;
+
+	sf_lease_path(lease, path, "marks", lease->worker);
+	/* the watch first: a write after it is seen next time */
+	rc = lease->reg.ops->exists(s->conn, path, true, &ours, NULL);
+	if (rc == SF_OK)
+		rc = read_mark(lease, path, &mark, "writing the mark again");
+	if (rc == SF_E_REGISTRY) {
+		atomic_store(&s->mark_event, true); /* next tick */
+		return;
+	}
+	if (rc == SF_OK && (mark == atomic_load(&s->mark_acked) || mark == atomic_load(&s->mark_sending)))
+		return; /* our own write */
+	if (rc == SF_OK)
+		sf_lease_log(lease, SF_LOG_WARNING, "lease: %s was changed by someone else (%" PRId64 ", ours %"
+		             PRId64 "): writing the mark again", path, mark, atomic_load(&s->mark_acked));
+	else if (rc == SF_E_NOT_FOUND)
+		sf_lease_log(lease, SF_LOG_WARNING, "lease: %s was deleted by someone else: writing the mark again", path);
+	if (!lease->minted)
+		return; /* not written yet: step_waiting writes it */
+	int64_t ahead = wall_ms(lease) + registry_ahead_ms(lease);
+	int64_t acked = atomic_load(&s->mark_acked);
+
+	write_mark_sync(lease, lease->worker, acked > ahead ? acked : ahead, false);
 }
 
 static void step_minting(sf_lease *lease);
@@ -636,7 +962,7 @@ static void step_waiting(sf_lease *lease)
 		             " ms ahead of the clock, more than lease.start_bound_ms = %" PRId64,
 		             worker, rc == SF_E_REGISTRY_HWM_AHEAD ? "registry" : "local",
 		             rep.regression_ms, lease->cfg.start_bound_ms);
-		release_node(lease);
+		release_node(lease, true);
 		drop_worker(lease, rc);
 		hold_claims(lease);
 		set_state(lease, SF_LEASE_PARKED, rc,
@@ -654,6 +980,8 @@ static void step_waiting(sf_lease *lease)
 		return; /* retried next tick */
 	}
 	sf_gen_ceiling_set(lease->gen, SF_CEILING_REGISTRY, mark);
+	if (!lease->minted)
+		sf_gen_position(lease->gen, &lease->window_floor_ms, &lease->window_floor_seq);
 	lease->minted = true;
 	rc = sf_keeper_step(lease->keeper, NULL);
 	if (rc != SF_OK) {
@@ -688,7 +1016,7 @@ static void publish_grant(sf_lease *lease, int64_t fence_ns)
 	lease->granted_fence_ms = (fence_ns + SF_NS_PER_MS - 1) / SF_NS_PER_MS;
 	/* the grant exchange and these loads are seq_cst, as are the flag
 	 * stores and the revoke on the other side */
-	if (atomic_load(&s->canary))
+	if (atomic_load(&s->canary) || atomic_load(&s->quarantined))
 		sf_gen_revoke(lease->gen, SF_E_QUARANTINED);
 	else if (atomic_load(&s->suspect))
 		sf_gen_revoke(lease->gen, SF_E_NO_LEASE);
@@ -744,7 +1072,7 @@ static void step_minting(sf_lease *lease)
 	    acked - wall < registry_ahead_ms(lease) - lease->timeout_ms / 2) {
 		char path[SF_LEASE_PATH_LEN], buf[32];
 		int64_t mark = wall + registry_ahead_ms(lease);
-		int len = snprintf(buf, sizeof buf, "%" PRId64, mark);
+		int len = sf_record_mark_format(buf, sizeof buf, mark);
 
 		if (atomic_load(&s->mark_rc) == SF_E_NOT_FOUND) {
 			/* someone removed marks/<id>: recreate it synchronously */
@@ -842,7 +1170,7 @@ static void step_claim(sf_lease *lease)
 		if (rc != SF_OK) {
 			sf_lease_log(lease, SF_LOG_ERR, "lease: cannot take up worker %" PRId32 ": %s",
 			             lease->worker, sf_code_text(rc));
-			release_node(lease);
+			release_node(lease, true);
 			drop_worker(lease, SF_E_NO_LEASE);
 			hold_claims(lease);
 			set_state(lease, SF_LEASE_PARKED, rc, "could not take up the claimed worker ID: %s",
@@ -850,6 +1178,10 @@ static void step_claim(sf_lease *lease)
 			return;
 		}
 		step_waiting(lease);
+	} else if (rc == SF_E_REGISTRY_ACCESS) {
+		hold_claims(lease);
+		set_state(lease, SF_LEASE_PARKED, rc, "the registry refused access under %s, or anyone may "
+		          "change it and lease.require_acl is set (see the log)", lease->root);
 	} else if (rc == SF_E_NO_FREE_WORKER) {
 		hold_claims(lease);
 		set_state(lease, SF_LEASE_PARKED, rc,
@@ -906,12 +1238,19 @@ static void step(sf_lease *lease)
 	}
 	if (atomic_load(&s->canary) && lease->worker >= 0)
 		handle_canary(lease);
+	if (atomic_exchange(&s->quarantine_rearm, false) && lease->worker >= 0)
+		rearm_quarantine_watch(lease);
+	if (atomic_load(&s->quarantined) && lease->worker >= 0)
+		handle_quarantined(lease);
+	if (atomic_exchange(&s->mark_event, false) && lease->worker >= 0 &&
+	    atomic_load(&s->reg_state) == SF_REGISTRY_CONNECTED)
+		check_own_mark(lease);
 	if (atomic_load(&s->suspect) && lease->worker >= 0 && lease->state != SF_LEASE_PARKED)
 		set_state(lease, SF_LEASE_PARKED, SF_E_NO_LEASE,
 		          "the node of worker %" PRId32 " went away while the registry was out of reach;"
 		          " waiting to learn whether the session expired", lease->worker);
 	if (lease->pending_quarantine >= 0 && atomic_load(&s->reg_state) == SF_REGISTRY_CONNECTED &&
-	    quarantine_write(lease, lease->pending_quarantine, lease->pending_quarantine_why) == SF_OK) {
+	    quarantine_write(lease, lease->pending_quarantine, &lease->pending_record) == SF_OK) {
 		sf_lease_log(lease, SF_LOG_ERR, "lease: worker %" PRId32 " quarantined under %s/quarantine",
 		             lease->pending_quarantine, lease->root);
 		lease->pending_quarantine = -1;
@@ -940,7 +1279,7 @@ void sf_lease_sm_tick(sf_lease *lease)
 void sf_lease_sm_finish(sf_lease *lease)
 {
 	sf_gen_revoke(lease->gen, SF_E_STOPPED);
-	release_node(lease);
+	release_node(lease, true);
 	drop_worker(lease, SF_E_STOPPED);
 	session_close(lease);
 	set_state(lease, SF_LEASE_STOPPED, SF_E_STOPPED, "stopped");

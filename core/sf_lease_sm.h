@@ -18,10 +18,11 @@
 #include <stdbool.h>
 
 #include "sf_lease.h"
+#include "sf_record.h"
 #include "sf_registry.h"
 
 #define SF_LEASE_PATH_LEN 512
-#define SF_LEASE_DATA_LEN 512
+#define SF_LEASE_DATA_LEN SF_RECORD_MAX
 
 enum { SF_LOG_ERR = 3, SF_LOG_WARNING = 4, SF_LOG_NOTICE = 5, SF_LOG_INFO = 6, SF_LOG_DEBUG = 7 };
 
@@ -44,6 +45,11 @@ struct sf_lease_session {
 	_Atomic int      reg_state;          /* latest enum sf_registry_state from the events */
 	_Atomic bool     expired;
 	_Atomic bool     canary;             /* own node deleted or changed by someone */
+	_Atomic bool     quarantined;        /* quarantine/<own id> appeared: park (both claimants park) */
+	_Atomic bool     quarantine_rearm;   /* quarantine/<own id> deleted: set the watch again */
+	_Atomic bool     mark_event;         /* marks/<own id> changed or deleted */
+	bool             workers_audited;    /* lease thread: workers/ looked over for persistent nodes */
+	bool             acl_checked;        /* lease thread: the root's ACL looked at */
 	_Atomic bool     suspect;            /* own node gone while our lease was not provably
 	                                        alive: lost if the session expired, a canary if
 	                                        the session answers again */
@@ -97,7 +103,9 @@ struct sf_lease {
 	bool             operator_parked;
 	int64_t          claim_not_before_ns;
 	int32_t          pending_quarantine;
-	char             pending_quarantine_why[128];
+	sf_quarantine_record pending_record; /* what goes into quarantine/<pending_quarantine> */
+	int64_t          window_floor_ms;  /* the generator's position when this tenure began minting: */
+	uint32_t         window_floor_seq; /* every ID it issues is above it (the audit window) */
 	const char      *clock_source;     /* at start: "tsc" or "clock_gettime" */
 	bool             clock_source_changed;
 	sf_lease_state   state;
@@ -133,6 +141,10 @@ void sf_lease_sm_free(sf_lease *lease);
 void sf_lease_wake(sf_lease *lease);
 /* A log line through the config's logger, if level passes its log_level. */
 void sf_lease_log(sf_lease *lease, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The worker ID a child's name under workers/, marks/ or quarantine/
+ * stands for: plain decimal digits without a leading zero, at most max_id;
+ * -1 for any other name ("abc", "-1", "007"). */
+int32_t sf_lease_worker_name(const char *name, int64_t max_id);
 /* "<root>/<kind>" (worker < 0) or "<root>/<kind>/<worker>" into buf
  * (SF_LEASE_PATH_LEN bytes). */
 void sf_lease_path(const sf_lease *lease, char *buf, const char *kind, int32_t worker);

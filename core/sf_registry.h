@@ -5,7 +5,9 @@
  * behind the same interface. Not installed.
  *
  * Codes: every operation returns SF_OK or a negative SF_E_* code, never a
- * backend's own code; the backend maps its codes in one place. Paths are
+ * backend's own code; the backend maps its codes in one place. Any
+ * operation may return SF_E_REGISTRY_ACCESS: the node's ACL refused this
+ * identity. Paths are
  * full node paths ("/snowflake/default/workers/3"), built by the caller.
  *
  * Connections: a connection is one registry session. `open` starts it and
@@ -39,6 +41,7 @@ enum sf_registry_state {
 enum sf_registry_change {
 	SF_REGISTRY_DELETED = 1,
 	SF_REGISTRY_CHANGED,
+	SF_REGISTRY_CREATED,        /* a watch set on a missing node */
 };
 
 /* The names of a node's children; free with sf_registry_list_free. */
@@ -115,18 +118,22 @@ typedef struct sf_registry_ops {
 	 * SF_E_NOT_FOUND (no such node), SF_E_INVALID (a malformed path),
 	 * SF_E_NOMEM, or SF_E_REGISTRY. */
 	int  (*children)(void *conn, const char *path, sf_registry_list *out);
-	/* A node's data into buf; *len is the room on entry, the length read
-	 * on return (0 for a node without data; longer data is cut to fit).
+	/* A node's data into buf; *len is the room on entry, the node's whole
+	 * length on return (0 for a node without data). Longer data is cut to
+	 * the room, and *len then says it was longer than the room: a caller
+	 * reading a record checks that before it parses.
 	 * \return SF_OK, SF_E_NOT_FOUND (no such node), SF_E_INVALID (a
 	 * malformed path), or SF_E_REGISTRY. */
 	int  (*get)(void *conn, const char *path, char *buf, int *len);
 	/* Does path exist, and does this session own it (as an ephemeral)?
-	 * With watch, a later deletion or change of the node is reported
-	 * through ev->node (once).
+	 * owner (may be NULL) gets its ephemeral owner's session, 0 for a
+	 * persistent node. With watch, a later deletion or change of the node
+	 * (or its creation, when it is missing) is reported through ev->node
+	 * (once).
 	 * \return SF_OK with *ours set, SF_E_NOT_FOUND (no such node; the
 	 * watch, if asked for, is set all the same), SF_E_INVALID (a malformed
 	 * path), or SF_E_REGISTRY. */
-	int  (*exists)(void *conn, const char *path, bool watch, bool *ours);
+	int  (*exists)(void *conn, const char *path, bool watch, bool *ours, int64_t *owner);
 	/* Creates path as an ephemeral node of this session with data: the
 	 * claim of a worker ID. A lost answer (the create may have happened)
 	 * is settled by asking whether the node is ours.
@@ -152,6 +159,13 @@ typedef struct sf_registry_ops {
 	 * malformed path), or SF_E_REGISTRY (including a node with children). */
 	int  (*remove)(void *conn, const char *path);
 
+	/* May anyone (ZooKeeper's world:anyone) write, create or delete under
+	 * path? perms (size bytes) gets what anyone may do, ZooKeeper's letters
+	 * ("cdrwa"; "" for nothing).
+	 * \return SF_OK with *open set, SF_E_NOT_FOUND, SF_E_REGISTRY_ACCESS, or
+	 * SF_E_REGISTRY. */
+	int  (*open_to_anyone)(void *conn, const char *path, bool *open, char *perms, size_t size);
+
 	/* Asynchronous: sets the data of an existing node; the answer comes
 	 * through ev->set_done (unless this returns an error).
 	 * \return SF_OK (sent) or SF_E_REGISTRY (not sent: no set_done). */
@@ -168,13 +182,15 @@ typedef struct sf_registry {
 } sf_registry;
 
 /*
- * The ZooKeeper backend. hosts is copied; log (may be NULL) receives the
+ * The ZooKeeper backend. hosts is copied; auth (NULL: none) is the digest
+ * credential "user:password", copied: every node created is then writable
+ * by that identity only (world-readable); log (may be NULL) receives the
  * ZooKeeper client's own log lines, rate-limited, at levels up to
  * log_level (see sf_log_fn in sf_lease.h: syslog levels).
  * \return SF_OK with *out filled (its ops->destroy frees it), or
  * SF_E_NOMEM.
  */
-int sf_registry_zk_new(const char *hosts, int64_t session_timeout_ms,
+int sf_registry_zk_new(const char *hosts, int64_t session_timeout_ms, const char *auth,
                        void (*log)(void *ctx, int level, const char *line), void *log_ctx,
                        int log_level, sf_registry *out);
 

@@ -31,6 +31,7 @@ typedef void (*zk_log_fn_t)(void *ctx, int level, const char *line);
 
 struct zk_registry {
 	char        *hosts;
+	char        *auth;        /* "user:password" for the digest scheme, or NULL */
 	int          timeout_ms;
 	zk_log_fn_t  log;
 	void        *log_ctx;
@@ -38,6 +39,7 @@ struct zk_registry {
 
 struct zk_conn {
 	zhandle_t                *zh;
+	const struct ACL_vector  *acl;     /* of every node this connection creates */
 	const sf_registry_events *ev;      /* NULL for an admin session */
 	void                     *ev_ctx;
 	int                       last_zrc; /* latest failure of a synchronous call */
@@ -60,8 +62,9 @@ static int sf_code_from_zk(int zrc)
 	case ZSESSIONMOVED:
 	case ZINVALIDSTATE:
 	case ZCLOSING:
-	case ZNOAUTH:
+	case ZNOAUTH:             /* the node's ACL does not let this identity do that */
 	case ZAUTHFAILED:
+		return SF_E_REGISTRY_ACCESS;
 	case ZBADVERSION:
 	case ZNODEEXISTS:
 	case ZNOTEMPTY:
@@ -142,9 +145,14 @@ static void node_watcher(zhandle_t *zh, int type, int state, const char *path, v
 
 	(void)zh;
 	(void)state;
-	if (!c->ev || (type != ZOO_DELETED_EVENT && type != ZOO_CHANGED_EVENT))
+	if (!c->ev)
 		return;
-	c->ev->node(c->ev_ctx, type == ZOO_DELETED_EVENT ? SF_REGISTRY_DELETED : SF_REGISTRY_CHANGED, path);
+	if (type == ZOO_DELETED_EVENT)
+		c->ev->node(c->ev_ctx, SF_REGISTRY_DELETED, path);
+	else if (type == ZOO_CHANGED_EVENT)
+		c->ev->node(c->ev_ctx, SF_REGISTRY_CHANGED, path);
+	else if (type == ZOO_CREATED_EVENT)
+		c->ev->node(c->ev_ctx, SF_REGISTRY_CREATED, path);
 }
 
 static bool owned_by_us(struct zk_conn *c, const struct Stat *stat)
@@ -168,6 +176,28 @@ static void set_completion(int zrc, const struct Stat *stat, const void *data)
 	c->ev->set_done(c->ev_ctx, sf_code_from_zk(zrc));
 }
 
+/* ---- access control ------------------------------------------------------ */
+
+/* With a credential, what the lease creates is writable by that identity
+ * only ("auth": the digest this session added) and readable by anyone, so
+ * operators and monitoring can still look. */
+static char scheme_auth[] = "auth", id_auth[] = "", scheme_world[] = "world", id_anyone[] = "anyone";
+/* the permissions are set in sf_registry_zk_new: ZOO_PERM_* are not constants */
+static struct ACL owner_acl_entries[] = {
+	{ 0, { scheme_auth, id_auth } },
+	{ 0, { scheme_world, id_anyone } },
+};
+static struct ACL_vector owner_acl = { 2, owner_acl_entries };
+
+/* The new handle's identity: the digest credential, sent before any
+ * request (libzookeeper-mt sends it again on every reconnect). */
+static void conn_auth(struct zk_registry *r, struct zk_conn *c)
+{
+	c->acl = r->auth ? &owner_acl : &ZOO_OPEN_ACL_UNSAFE;
+	if (r->auth)
+		zoo_add_auth(c->zh, "digest", r->auth, (int)strlen(r->auth), NULL, NULL);
+}
+
 /* ---- connections --------------------------------------------------------- */
 
 static int zk_open(void *ctx, const sf_registry_events *ev, void *ev_ctx, void **conn)
@@ -187,6 +217,7 @@ static int zk_open(void *ctx, const sf_registry_events *ev, void *ev_ctx, void *
 		errno = err; /* the caller says why */
 		return SF_E_REGISTRY;
 	}
+	conn_auth(r, c);
 	*conn = c;
 	return SF_OK;
 }
@@ -211,6 +242,8 @@ static int zk_open_admin(void *ctx, void **conn)
 	if (!c)
 		return SF_E_NOMEM;
 	c->zh = zookeeper_init2(r->hosts, NULL, r->timeout_ms, NULL, NULL, 0, zk_log_forward);
+	if (c->zh)
+		conn_auth(r, c);
 	for (int i = 0; c->zh && i < 100 && zoo_state(c->zh) != ZOO_CONNECTED_STATE; i++)
 		usleep(50000);
 	if (!c->zh || zoo_state(c->zh) != ZOO_CONNECTED_STATE) {
@@ -232,6 +265,10 @@ static void zk_destroy(void *ctx)
 		zk_log_fn = NULL;
 	pthread_mutex_unlock(&zk_log_lock);
 	free(r->hosts);
+	if (r->auth) {
+		memset(r->auth, 0, strlen(r->auth));
+		free(r->auth);
+	}
 	free(r);
 }
 
@@ -282,7 +319,7 @@ static int zk_ensure(void *conn, const char *path)
 			continue;
 		memcpy(partial, path, i);
 		partial[i] = '\0';
-		int zrc = zoo_create(c->zh, partial, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
+		int zrc = zoo_create(c->zh, partial, NULL, -1, c->acl, ZOO_PERSISTENT, NULL, 0);
 
 		if (zrc != ZOK && zrc != ZNODEEXISTS)
 			return sync_rc(c, zrc);
@@ -317,14 +354,15 @@ static int zk_children(void *conn, const char *path, sf_registry_list *out)
 static int zk_get(void *conn, const char *path, char *buf, int *len)
 {
 	struct zk_conn *c = conn;
-	int zrc = zoo_get(c->zh, path, 0, buf, len, NULL);
+	struct Stat stat;
+	int zrc = zoo_get(c->zh, path, 0, buf, len, &stat);
 
-	if (zrc == ZOK && *len < 0)
-		*len = 0; /* a node without data */
+	if (zrc == ZOK)
+		*len = stat.dataLength > 0 ? stat.dataLength : 0; /* the whole length, maybe more than was copied */
 	return sync_rc(c, zrc);
 }
 
-static int zk_exists(void *conn, const char *path, bool watch, bool *ours)
+static int zk_exists(void *conn, const char *path, bool watch, bool *ours, int64_t *owner)
 {
 	struct zk_conn *c = conn;
 	struct Stat stat;
@@ -332,6 +370,8 @@ static int zk_exists(void *conn, const char *path, bool watch, bool *ours)
 	                : zoo_exists(c->zh, path, 0, &stat);
 
 	*ours = zrc == ZOK && owned_by_us(c, &stat);
+	if (owner)
+		*owner = zrc == ZOK ? stat.ephemeralOwner : 0;
 	return sync_rc(c, zrc);
 }
 
@@ -339,13 +379,13 @@ static bool node_is_ours(struct zk_conn *c, const char *path)
 {
 	bool ours;
 
-	return zk_exists(c, path, false, &ours) == SF_OK && ours;
+	return zk_exists(c, path, false, &ours, NULL) == SF_OK && ours;
 }
 
 static int zk_create_ephemeral(void *conn, const char *path, const char *data, int len)
 {
 	struct zk_conn *c = conn;
-	int zrc = zoo_create(c->zh, path, data, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+	int zrc = zoo_create(c->zh, path, data, len, c->acl, ZOO_EPHEMERAL, NULL, 0);
 
 	if (zrc == ZNODEEXISTS)
 		return node_is_ours(c, path) ? SF_OK : SF_E_NO_FREE_WORKER;
@@ -361,7 +401,7 @@ static int zk_create_ephemeral(void *conn, const char *path, const char *data, i
 static int zk_create(void *conn, const char *path, const char *data, int len)
 {
 	struct zk_conn *c = conn;
-	int zrc = zoo_create(c->zh, path, data, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
+	int zrc = zoo_create(c->zh, path, data, len, c->acl, ZOO_PERSISTENT, NULL, 0);
 
 	return zrc == ZNODEEXISTS ? SF_OK : sync_rc(c, zrc);
 }
@@ -372,7 +412,7 @@ static int zk_put(void *conn, const char *path, const char *data, int len)
 	int zrc = zoo_set(c->zh, path, data, len, -1);
 
 	if (zrc == ZNONODE)
-		zrc = zoo_create(c->zh, path, data, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
+		zrc = zoo_create(c->zh, path, data, len, c->acl, ZOO_PERSISTENT, NULL, 0);
 	return sync_rc(c, zrc);
 }
 
@@ -381,6 +421,30 @@ static int zk_remove(void *conn, const char *path)
 	struct zk_conn *c = conn;
 
 	return sync_rc(c, zoo_delete(c->zh, path, -1));
+}
+
+static int zk_open_to_anyone(void *conn, const char *path, bool *open, char *perms, size_t size)
+{
+	struct zk_conn *c = conn;
+	struct ACL_vector acl = { 0, NULL };
+	struct Stat stat;
+	int zrc = zoo_get_acl(c->zh, path, &acl, &stat);
+	int32_t world = 0;
+
+	*open = false;
+	if (size > 0)
+		perms[0] = '\0';
+	if (zrc != ZOK)
+		return sync_rc(c, zrc);
+	for (int i = 0; i < acl.count; i++)
+		if (acl.data[i].id.scheme && acl.data[i].id.id && strcmp(acl.data[i].id.scheme, "world") == 0 &&
+		    strcmp(acl.data[i].id.id, "anyone") == 0)
+			world |= acl.data[i].perms;
+	deallocate_ACL_vector(&acl);
+	*open = (world & (ZOO_PERM_WRITE | ZOO_PERM_CREATE | ZOO_PERM_DELETE | ZOO_PERM_ADMIN)) != 0;
+	snprintf(perms, size, "%s%s%s%s%s", world & ZOO_PERM_CREATE ? "c" : "", world & ZOO_PERM_DELETE ? "d" : "",
+	         world & ZOO_PERM_READ ? "r" : "", world & ZOO_PERM_WRITE ? "w" : "", world & ZOO_PERM_ADMIN ? "a" : "");
+	return SF_OK;
 }
 
 /* ---- asynchronous requests ----------------------------------------------- */
@@ -415,11 +479,12 @@ static const sf_registry_ops zk_ops = {
 	.create = zk_create,
 	.put = zk_put,
 	.remove = zk_remove,
+	.open_to_anyone = zk_open_to_anyone,
 	.set_async = zk_set_async,
 	.ping = zk_ping,
 };
 
-int sf_registry_zk_new(const char *hosts, int64_t session_timeout_ms,
+int sf_registry_zk_new(const char *hosts, int64_t session_timeout_ms, const char *auth,
                        void (*log)(void *ctx, int level, const char *line), void *log_ctx,
                        int log_level, sf_registry *out)
 {
@@ -428,10 +493,15 @@ int sf_registry_zk_new(const char *hosts, int64_t session_timeout_ms,
 	if (!r)
 		return SF_E_NOMEM;
 	r->hosts = strdup(hosts);
-	if (!r->hosts) {
+	r->auth = auth ? strdup(auth) : NULL;
+	if (!r->hosts || (auth && !r->auth)) {
+		free(r->hosts);
+		free(r->auth);
 		free(r);
 		return SF_E_NOMEM;
 	}
+	owner_acl_entries[0].perms = ZOO_PERM_ALL;
+	owner_acl_entries[1].perms = ZOO_PERM_READ;
 	r->timeout_ms = (int)session_timeout_ms;
 	r->log = log;
 	r->log_ctx = log_ctx;

@@ -56,7 +56,10 @@ enum sf_code {
 	SF_E_NO_FREE_WORKER         = -27, /* no_free_worker: every worker ID is taken or quarantined */
 	SF_E_QUARANTINED            = -28, /* quarantined */
 	SF_E_STOPPED                = -29, /* stopped */
-	SF_CODE_MIN                 = -29
+	SF_E_REGISTRY_ACCESS        = -30, /* registry_access: refused by the registry's ACL, an
+	                                      unusable lease.auth_file, or an ACL open to anyone
+	                                      under lease.require_acl */
+	SF_CODE_MIN                 = -30
 };
 
 /* Stable snake_case name of a code ("ok" for 0, "unknown_error" otherwise). */

@@ -9,6 +9,9 @@
 #   CONFIG     a Lua config file; default: one written into RUN_DIR that points
 #              at the ZooKeeper started here
 #   ZK_HOSTS   use this ZooKeeper instead of starting one
+#   ZK_AUTH    user:password (or 1: one made up here): the default config then sets
+#              lease.auth_file to a file holding it (mode 0600, in RUN_DIR) and
+#              lease.require_acl, under its own root (/snowflake/local-auth)
 #   THREADS    HAProxy threads (2)       LOG_TARGET HAProxy log target (stderr)
 #   HAPROXY_ENV_PREFIX  a command put before haproxy (e.g. a faketime wrapper)
 set -u
@@ -56,10 +59,20 @@ fi
 config=${CONFIG:-}
 if [ -z "$config" ]; then
 	config=$run_dir/snowflake.conf.lua
+	lease_extra=
+	if [ -n "${ZK_AUTH:-}" ]; then
+		auth=$ZK_AUTH
+		[ "$auth" = 1 ] && auth="edge:$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+		(umask 077 && printf '%s\n' "$auth" >"$run_dir/zk.auth") || exit 1
+		lease_extra=", root = \"/snowflake/local-auth\", auth_file = \"$run_dir/zk.auth\", require_acl = true"
+		say "registry credential in $run_dir/zk.auth (nodes writable by ${auth%%:*} only)"
+	else
+		lease_extra=', root = "/snowflake/local"'
+	fi
 	cat >"$config" <<CONF
 -- written by haproxy/run.sh; see README.md for every key
 return {
-  lease = { zk_hosts = "$zk_hosts", root = "/snowflake/local" },
+  lease = { zk_hosts = "$zk_hosts"$lease_extra },
   state = { dir = "$run_dir/state" },
 }
 CONF

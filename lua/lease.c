@@ -285,9 +285,28 @@ static const char *field_str(lua_State *L, int tbl, const char *key, const char 
 	return v;
 }
 
+/* cfg[key], a boolean, or dflt when absent. */
+static bool field_bool(lua_State *L, int tbl, const char *key, bool dflt)
+{
+	bool v = dflt;
+
+	lua_getfield(L, tbl, key);
+	if (!lua_isnil(L, -1)) {
+		if (lua_type(L, -1) != LUA_TBOOLEAN) {
+			const char *name = lua_pushfstring(L, "lease.%s", key);
+
+			sfl_raise_bad(L, tbl, -2, name, "a boolean");
+		}
+		v = lua_toboolean(L, -1);
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
 static const char *const lease_keys[] = {
 	"zk_hosts", "root", "node_name", "state_dir", "session_timeout_ms", "margin_ms",
-	"registry_ahead_ms", "local_ahead_ms", "start_bound_ms", "reclaim_delay_ms", "log_level", NULL
+	"registry_ahead_ms", "local_ahead_ms", "start_bound_ms", "reclaim_delay_ms", "log_level",
+	"auth_file", "require_acl", NULL
 };
 
 /* Reads the lease config table at arg 2 into *cfg (defaults for missing
@@ -312,7 +331,7 @@ static void lease_config_read(lua_State *L, sf_lease_config *cfg)
 			luaL_argerror(L, 2, lua_pushfstring(L, "unknown key 'lease.%s' (expected zk_hosts, "
 			              "root, node_name, state_dir, session_timeout_ms, margin_ms, "
 			              "registry_ahead_ms, local_ahead_ms, start_bound_ms, "
-			              "reclaim_delay_ms, log_level)", lua_tostring(L, -1)));
+			              "reclaim_delay_ms, log_level, auth_file, require_acl)", lua_tostring(L, -1)));
 	}
 	sf_lease_config_defaults(cfg);
 	cfg->zk_hosts = field_str(L, 2, "zk_hosts", cfg->zk_hosts);
@@ -326,6 +345,8 @@ static void lease_config_read(lua_State *L, sf_lease_config *cfg)
 	cfg->start_bound_ms = field_int(L, 2, "start_bound_ms", cfg->start_bound_ms, 0, 86400000);
 	cfg->reclaim_delay_ms = field_int(L, 2, "reclaim_delay_ms", cfg->reclaim_delay_ms, 0, 86400000);
 	cfg->log_level = (int)field_int(L, 2, "log_level", cfg->log_level, 0, 7);
+	cfg->auth_file = field_str(L, 2, "auth_file", NULL);
+	cfg->require_acl = field_bool(L, 2, "require_acl", false);
 	cfg->log = log_enqueue;
 	cfg->log_ctx = NULL;
 }
@@ -365,6 +386,13 @@ static int lease_start_into(llease *ud, sf_gen *gen, const sf_lease_config *cfg)
 
 static int refuse_start(lua_State *L, int rc, const sf_lease_config *cfg)
 {
+	char cred[1100], why[600];
+
+	/* the credential file's own words say what is wrong with it */
+	if (rc == SF_E_REGISTRY_ACCESS && cfg->auth_file &&
+	    sf_lease_auth_load(cfg->auth_file, cred, sizeof cred, why, sizeof why) != SF_OK)
+		return sfl_refuse(L, sf_code_name(rc), NULL, "cannot start the lease: %s", why);
+	memset(cred, 0, sizeof cred);
 	return sfl_refuse(L, sf_code_name(rc), NULL, "cannot start the lease with registry %s "
 	                  "under %s: %s", cfg->zk_hosts, cfg->root, sf_code_text(rc));
 }
@@ -373,8 +401,9 @@ static int refuse_start(lua_State *L, int rc, const sf_lease_config *cfg)
  * core.lease_start(gen, cfg) -> lease | nil, code, detail
  * cfg keys: zk_hosts, root, node_name, state_dir, session_timeout_ms,
  * margin_ms, registry_ahead_ms, local_ahead_ms, start_bound_ms,
- * reclaim_delay_ms, log_level (syslog 0..7). Unknown keys and bad values
- * raise. Starts threads: call it in the process that serves.
+ * reclaim_delay_ms, log_level (syslog 0..7), auth_file, require_acl. Unknown
+ * keys and bad values raise. Starts threads: call it in the process that
+ * serves.
  */
 static int l_lease_start(lua_State *L)
 {
@@ -577,7 +606,8 @@ static int l_lease_stop(lua_State *L)
 	return 0;
 }
 
-/* lease:quarantine_list() -> array of {worker=, record=} | nil, code, detail */
+/* lease:quarantine_list() -> array of {worker=, record=} ({name=, record=} for a child that is
+ * not a worker ID) | nil, code, detail; record is the list's readable line after the ID */
 static int l_lease_quarantine_list(lua_State *L)
 {
 	struct lease_box *box = check_box(L);
@@ -602,8 +632,14 @@ static int l_lease_quarantine_list(lua_State *L)
 			continue;
 		*space = '\0';
 		lua_createtable(L, 0, 2);
-		lua_pushinteger(L, (lua_Integer)strtoll(line, NULL, 10));
-		lua_setfield(L, -2, "worker");
+		/* a child the lease did not name ("abc") has a name and no worker */
+		if (line[strspn(line, "0123456789")] == '\0') {
+			lua_pushinteger(L, (lua_Integer)strtoll(line, NULL, 10));
+			lua_setfield(L, -2, "worker");
+		} else {
+			lua_pushstring(L, line);
+			lua_setfield(L, -2, "name");
+		}
 		lua_pushstring(L, space + 1);
 		lua_setfield(L, -2, "record");
 		lua_rawseti(L, -2, ++n);

@@ -55,6 +55,8 @@ function M.lease_options(cfg, node_name)
     local_ahead_ms = cfg.state.ahead_ms,
     start_bound_ms = cfg.lease.start_bound_ms,
     reclaim_delay_ms = cfg.lease.reclaim_delay_ms,
+    auth_file = cfg.lease.auth_file,
+    require_acl = cfg.lease.require_acl,
   }
 end
 

@@ -84,6 +84,11 @@ M.schema = {
     start_bound_ms     = int(0, 3600000, 30000),
     reclaim_delay_ms   = int(0, 3600000, 5000),
     start_timeout_ms   = int(0, 3600000, 15000),
+    -- a file (mode 0600) holding user:password: the registry's digest
+    -- identity; every node the lease creates is writable by it alone
+    auth_file          = { kind = "string", optional = true, pattern = "^/", what = "an absolute path" },
+    -- refuse to claim under a registry root anyone may write
+    require_acl        = bool(false),
   },
   state = {
     dir      = str("/var/lib/edge-snowflake", "^/", "an absolute path"),

@@ -24,7 +24,7 @@
 #define SR_EVENTS  64
 #define SR_WATCHES 8
 #define SR_PATH    256
-#define SR_DATA    512
+#define SR_DATA    4096
 
 typedef struct sr_node {
 	bool    used;
@@ -65,6 +65,8 @@ typedef struct scripted_registry {
 	int64_t  next_session;
 	int      fail_creates;          /* persistent creates still to refuse (SF_E_REGISTRY) */
 	unsigned creates_tried;         /* persistent creates asked for */
+	bool     world_writable;        /* open_to_anyone says every node is ("cdrwa") */
+	bool     deny_creates;          /* creates under the root are refused (SF_E_REGISTRY_ACCESS) */
 	unsigned pings;                 /* pings sent */
 	unsigned sessions_opened;
 	sr_node  nodes[SR_NODES];
@@ -148,6 +150,8 @@ static inline sr_node *sr_node_set(scripted_registry *sr, const char *path, cons
 		}
 		*n = (sr_node){ .used = true };
 		sr_copy(n->path, path, sizeof n->path);
+		if (fire)
+			sr_fire(sr, path, SF_REGISTRY_CREATED);
 	} else if (fire) {
 		sr_fire(sr, path, SF_REGISTRY_CHANGED);
 	}
@@ -443,18 +447,19 @@ static int sr_op_get(void *conn, const char *path, char *buf, int *len)
 		return SF_E_REGISTRY;
 	if (!(n = sr_find(c->sr, path)))
 		return SF_E_NOT_FOUND;
-	if (n->len < *len)
-		*len = n->len;
-	memcpy(buf, n->data, (size_t)*len);
+	memcpy(buf, n->data, (size_t)(n->len < *len ? n->len : *len));
+	*len = n->len; /* the whole length, as the interface says */
 	return SF_OK;
 }
 
-static int sr_op_exists(void *conn, const char *path, bool watch, bool *ours)
+static int sr_op_exists(void *conn, const char *path, bool watch, bool *ours, int64_t *owner)
 {
 	sr_conn *c = conn;
 	sr_node *n;
 
 	*ours = false;
+	if (owner)
+		*owner = 0;
 	if (!sr_serving(c))
 		return SF_E_REGISTRY;
 	if (watch && c->nwatches < SR_WATCHES)
@@ -462,6 +467,8 @@ static int sr_op_exists(void *conn, const char *path, bool watch, bool *ours)
 	if (!(n = sr_find(c->sr, path)))
 		return SF_E_NOT_FOUND;
 	*ours = n->owner == c->session_id;
+	if (owner)
+		*owner = n->owner;
 	return SF_OK;
 }
 
@@ -473,6 +480,10 @@ static int sr_op_create_ephemeral(void *conn, const char *path, const char *data
 
 	if (!sr_serving(c))
 		return SF_E_REGISTRY;
+	if (c->sr->deny_creates) {
+		c->sr->why = "not authenticated";
+		return SF_E_REGISTRY_ACCESS;
+	}
 	if ((n = sr_find(c->sr, path)))
 		return n->owner == c->session_id ? SF_OK : SF_E_NO_FREE_WORKER;
 	snprintf(copy, sizeof copy, "%.*s", len, data);
@@ -514,6 +525,20 @@ static int sr_op_put(void *conn, const char *path, const char *data, int len)
 	return SF_OK;
 }
 
+static int sr_op_open_to_anyone(void *conn, const char *path, bool *open, char *perms, size_t size)
+{
+	sr_conn *c = conn;
+
+	*open = false;
+	if (!sr_serving(c))
+		return SF_E_REGISTRY;
+	if (!sr_find(c->sr, path))
+		return SF_E_NOT_FOUND;
+	*open = c->sr->world_writable;
+	snprintf(perms, size, "%s", *open ? "cdrwa" : "r");
+	return SF_OK;
+}
+
 static int sr_op_remove(void *conn, const char *path)
 {
 	sr_conn *c = conn;
@@ -552,6 +577,7 @@ static const sf_registry_ops sr_ops = {
 	.children = sr_op_children,
 	.get = sr_op_get,
 	.exists = sr_op_exists,
+	.open_to_anyone = sr_op_open_to_anyone,
 	.create_ephemeral = sr_op_create_ephemeral,
 	.create = sr_op_create,
 	.put = sr_op_put,

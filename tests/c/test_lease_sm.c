@@ -19,6 +19,7 @@
 
 #include "snowflake.h"
 #include "sf_lease_sm.h"
+#include "sf_record.h"
 #include "check.h"
 #include "scripted_registry.h"
 
@@ -40,7 +41,7 @@ typedef struct harness {
 	sf_lease_config   cfg;
 	char              dir[64];
 	char              path[256];
-	char              log[8192];   /* every log line, for the assertions */
+	char              log[32768];  /* every log line, for the assertions */
 	size_t            log_used;
 } harness;
 
@@ -339,13 +340,17 @@ static void test_canary_watch(void)
 	sf_lease_status st;
 	sr_node *q;
 	int32_t w;
+	int64_t first_id = -1, last_id = -1;
 
 	h_init(&h, 1);
 	sr_node_set(&h.sr, P(&h, "workers", 0), "{}", OTHER, false);
 	w = h_minting(&h);
 	CHECK(w == 1, "canary: minting as worker 1");
 	h_run(&h, 500);
-	CHECK_RC(h_mint(&h, NULL), SF_OK, "canary: mints while the lease is provably alive");
+	CHECK_RC(h_mint(&h, &first_id), SF_OK, "canary: mints while the lease is provably alive");
+	h_run(&h, 20);
+	for (int i = 0; i < 5; i++)
+		h_mint(&h, &last_id);
 
 	/* someone else deletes our node while our session is provably alive */
 	sr_node_delete(&h.sr, P(&h, "workers", 1), true);
@@ -361,6 +366,15 @@ static void test_canary_watch(void)
 	CHECK(q && strstr(q->data, "\"why\":\"lease node vanished") && strstr(q->data, "\"node\":\"test-node\""),
 	      "canary: quarantine/1 written, saying who and why: %s", q ? q->data : "(none)");
 	CHECK(strstr(h.log, "CANARY worker 1") != NULL, "canary: logged as CANARY");
+	{
+		sf_quarantine_record rec;
+
+		CHECK(q && sf_record_quarantine_parse(q->data, (size_t)q->len, &rec) == SF_OK && rec.has_window &&
+		      rec.first_id <= first_id && rec.last_id >= last_id && id_worker(&h, rec.first_id) == 1 &&
+		      id_worker(&h, rec.last_id) == 1,
+		      "canary: the record's audit window holds every ID minted (%" PRId64 "..%" PRId64 ")",
+		      first_id, last_id);
+	}
 	h_run(&h, RECLAIM_MS + 500);
 	st = h_status(&h);
 	CHECK(st.claims == 1 && st.reason == SF_E_NO_FREE_WORKER && !sr_find(&h.sr, P(&h, "workers", 1)),
@@ -693,21 +707,197 @@ static void test_release(void)
 	h_done(&h);
 }
 
+/* ---- both claimants park ----------------------------------------------- */
+
+static void test_quarantined_by_other(void)
+{
+	harness h;
+	sf_lease_status st;
+	sf_quarantine_record rec = { .node = "other-node", .host = "other-host", .pid = 42,
+	                             .at_ms = TEST_T0_MS, .why = "lease node vanished" };
+	char data[SF_RECORD_MAX];
+	int64_t mark_before, id;
+	int32_t w;
+
+	h_init(&h, 1);
+	sr_node_set(&h.sr, P(&h, "workers", 0), "{}", OTHER, false);
+	w = h_minting(&h);
+	h_run(&h, 500);
+	CHECK_RC(h_mint(&h, &id), SF_OK, "both park: mints");
+	mark_before = sr_mark(&h.sr, P(&h, "marks", w));
+	sf_record_quarantine_format(data, sizeof data, &rec);
+	sr_node_set(&h.sr, P(&h, "quarantine", w), data, 0, true);
+	sr_pump(&h.sr); /* the watch on quarantine/<own id> fires */
+	CHECK_RC(h_mint(&h, NULL), SF_E_QUARANTINED, "both park: minting stops at the event, before any tick");
+	h_tick(&h);
+	st = h_status(&h);
+	CHECK(st.state == SF_LEASE_PARKED && st.reason == SF_E_QUARANTINED && st.worker == -1,
+	      "both park: parked, quarantined (%s, %s)", sf_lease_state_name(st.state), sf_code_name(st.reason));
+	CHECK(!sr_find(&h.sr, P(&h, "workers", w)), "both park: its worker node is released");
+	CHECK(sr_mark(&h.sr, P(&h, "marks", w)) == mark_before,
+	      "both park: the mark stays where it was (the overlap may be above what this node issued)");
+	CHECK(strstr(h.log, "was quarantined under " ROOT "/quarantine/") &&
+	      strstr(h.log, "by node other-node (host other-host, pid 42") && strstr(h.log, "this node issued IDs "),
+	      "both park: one log line says who quarantined it and what this node issued");
+	h_run(&h, RECLAIM_MS + 500);
+	CHECK(h_status(&h).state == SF_LEASE_PARKED && h_status(&h).reason == SF_E_NO_FREE_WORKER,
+	      "both park: it does not claim the quarantined ID again (the other is taken)");
+	h_done(&h);
+
+}
+
+/* ---- garbage in the registry --------------------------------------------- */
+
+static void test_garbage_marks(void)
+{
+	harness h;
+	char huge[4001];
+	int32_t w;
+
+	memset(huge, '9', sizeof huge - 1);
+	huge[sizeof huge - 1] = '\0';
+	h_init(&h, 2);
+	sr_node_set(&h.sr, P(&h, "marks", 0), "12abc", 0, false);
+	sr_node_set(&h.sr, P(&h, "marks", 1), "-5", 0, false);
+	sr_node_set(&h.sr, P(&h, "marks", 2), huge, 0, false);
+	h_mark(&h, 3, TEST_T0_MS - 60000);
+	w = h_minting(&h);
+	CHECK(w == 3, "garbage marks: the only ID with a readable mark is claimed (%d)", w);
+	CHECK(strstr(h.log, ROOT "/marks/0 is not a mark (5 bytes: \"12abc\"): skipping") &&
+	      strstr(h.log, ROOT "/marks/1 is not a mark") && strstr(h.log, ROOT "/marks/2 is not a mark (4000 bytes"),
+	      "garbage marks: each unreadable mark is logged with its path, and skipped");
+	h_done(&h);
+
+	h_init(&h, 1);
+	sr_node_set(&h.sr, P(&h, "marks", 0), "", 0, false);
+	sr_node_set(&h.sr, P(&h, "marks", 1), "1e9", 0, false);
+	h_lease(&h);
+	CHECK(h_until(&h, SF_LEASE_PARKED, SF_E_NO_FREE_WORKER, 2000) >= 0,
+	      "garbage marks: with every mark unreadable it parks (no_free_worker) rather than guess");
+	CHECK_RC(h_mint(&h, NULL), SF_E_NO_LEASE, "garbage marks: and never mints");
+	h_done(&h);
+}
+
+static void test_mark_overwritten(void)
+{
+	harness h;
+	int32_t w;
+	int64_t m;
+
+	h_init(&h, 1);
+	w = h_minting(&h);
+	h_run(&h, 200);
+	sr_node_set(&h.sr, P(&h, "marks", w), "garbage", 0, true);
+	h_run(&h, 20);
+	m = sr_mark(&h.sr, P(&h, "marks", w));
+	CHECK(strstr(h.log, "is not a mark (7 bytes: \"garbage\"): writing the mark again") && m > TEST_T0_MS,
+	      "mark overwritten: logged with its path and written again (%" PRId64 ")", m);
+	sr_node_set(&h.sr, P(&h, "marks", w), "5", 0, true);
+	h_run(&h, 20);
+	m = sr_mark(&h.sr, P(&h, "marks", w));
+	CHECK(strstr(h.log, "was changed by someone else (5, ours ") && m > TEST_T0_MS,
+	      "mark lowered by someone: logged and written again (%" PRId64 ")", m);
+	sr_node_delete(&h.sr, P(&h, "marks", w), true);
+	h_run(&h, 20);
+	CHECK(strstr(h.log, "was deleted by someone else") && sr_mark(&h.sr, P(&h, "marks", w)) > TEST_T0_MS,
+	      "mark deleted: logged and written again");
+	CHECK_RC(h_mint(&h, NULL), SF_OK, "mark overwritten: minting goes on");
+	h_done(&h);
+}
+
+static void test_odd_children(void)
+{
+	harness h;
+	int32_t w;
+
+	h_init(&h, 2);
+	sr_node_set(&h.sr, ROOT "/workers/abc", "x", 0, false);
+	sr_node_set(&h.sr, ROOT "/workers/-1", "x", 0, false);
+	sr_node_set(&h.sr, ROOT "/workers/007", "x", 0, false);
+	sr_node_set(&h.sr, ROOT "/workers/99999", "x", 0, false);
+	sr_node_set(&h.sr, ROOT "/quarantine/01", "x", 0, false);
+	sr_node_set(&h.sr, ROOT "/marks/003", "1", 0, false);
+	sr_node_set(&h.sr, P(&h, "workers", 0), "not a holder record", 0, false); /* persistent */
+	sr_node_set(&h.sr, P(&h, "workers", 1), "{}", OTHER, false);
+	sr_node_set(&h.sr, P(&h, "workers", 2), "{}", OTHER, false);
+	w = h_minting(&h);
+	CHECK(w == 3, "odd children: names that are not IDs take no ID (claimed %d)", w);
+	CHECK(strstr(h.log, "ignoring " ROOT "/workers/abc: not a worker ID") &&
+	      strstr(h.log, "ignoring " ROOT "/workers/-1") && strstr(h.log, "ignoring " ROOT "/workers/007") &&
+	      strstr(h.log, "ignoring " ROOT "/workers/99999") &&
+	      strstr(h.log, "ignoring " ROOT "/quarantine/01: not a worker ID of this layout (0..3); it quarantines no ID") &&
+	      strstr(h.log, "ignoring " ROOT "/marks/003"),
+	      "odd children: each is logged with its path");
+	CHECK(strstr(h.log, ROOT "/workers/0 is a persistent node (19 bytes: \"not a holder record\")") != NULL,
+	      "odd children: a persistent node under workers/ is named, and its ID not claimed");
+	h_done(&h);
+}
+
+/* ---- access control ---------------------------------------------------- */
+
+static void test_acl(void)
+{
+	harness h;
+
+	/* a root anyone may write: reported once, minting goes on */
+	h_init(&h, 1);
+	h.sr.world_writable = true;
+	h_minting(&h);
+	CHECK(strstr(h.log, "lease: " ROOT " can be changed by anyone (ACL world:anyone cdrwa)") != NULL,
+	      "acl: a root anyone may write is reported at start");
+	h_done(&h);
+
+	/* ... refused under require_acl */
+	h_init(&h, 1);
+	h.sr.world_writable = true;
+	h.cfg.require_acl = true;
+	h_lease(&h);
+	CHECK(h_until(&h, SF_LEASE_PARKED, SF_E_REGISTRY_ACCESS, 2000) >= 0,
+	      "acl: with lease.require_acl a root anyone may write is refused (parked, registry_access)");
+	CHECK(strstr(h.log, "lease.require_acl is set: not claiming") != NULL, "acl: the refusal says why");
+	CHECK_RC(h_mint(&h, NULL), SF_E_NO_LEASE, "acl: and it never mints");
+	h.sr.world_writable = false; /* fixed by the operator: a new session looks again */
+	h_done(&h);
+
+	/* the registry refuses our identity */
+	h_init(&h, 1);
+	h.sr.deny_creates = true;
+	h.cfg.auth_file = "/etc/edge-snowflake/zk.auth";
+	h_lease(&h);
+	CHECK(h_until(&h, SF_LEASE_PARKED, SF_E_REGISTRY_ACCESS, 2000) >= 0,
+	      "acl: a registry that refuses the identity: parked, registry_access");
+	CHECK(strstr(h.log, "the credentials in lease.auth_file are not the identity the registry's ACL allows") != NULL,
+	      "acl: the log names the problem");
+	h.sr.deny_creates = false;
+	CHECK(h_until(&h, SF_LEASE_MINTING, SF_OK, RECLAIM_MS + LOCAL_MS + 1000) >= 0, "acl: once allowed it claims without a restart");
+	h_done(&h);
+}
+
 /* ---- quarantine administration --------------------------------------- */
 
 static void test_admin(void)
 {
 	harness h;
-	char buf[256];
+	char buf[1024];
 
 	h_init(&h, 1);
 	h_lease(&h);
 	sr_node_set(&h.sr, ROOT "/quarantine", NULL, 0, false);
 	CHECK_RC(sf_lease_quarantine_list(h.lease, buf, sizeof buf), SF_OK, "admin: list with none");
 	CHECK(buf[0] == '\0', "admin: lists nothing");
-	sr_node_set(&h.sr, P(&h, "quarantine", 1), "{\"why\":\"x\"}", 0, false);
+	sr_node_set(&h.sr, P(&h, "quarantine", 1),
+	            "{\"node\":\"n1\",\"host\":\"h1\",\"pid\":7,\"at_ms\":1704067200123,\"why\":\"x\","
+	            "\"first_ms\":1704067200000,\"first_id\":100,\"last_ms\":1704067200100,\"last_id\":200}", 0, false);
 	CHECK_RC(sf_lease_quarantine_list(h.lease, buf, sizeof buf), SF_OK, "admin: list");
-	CHECK(strcmp(buf, "1 {\"why\":\"x\"}\n") == 0, "admin: one \"<id> <record>\" line: %s", buf);
+	CHECK(strcmp(buf, "1 at 2024-01-01T00:00:00.123Z by node n1 (host h1, pid 7): x; it issued IDs 100..200 "
+	                  "(Unix ms 1704067200000..1704067200100)\n") == 0, "admin: one line a record: %s", buf);
+	sr_node_set(&h.sr, P(&h, "quarantine", 1), "{\"why\":\"x\"}", 0, false);
+	sr_node_set(&h.sr, ROOT "/quarantine/x\ty", "", 0, false);
+	CHECK_RC(sf_lease_quarantine_list(h.lease, buf, sizeof buf), SF_OK, "admin: list garbage");
+	CHECK(strstr(buf, "1 unreadable record (11 bytes: \"{\"why\":\"x\"}\"): the ID stays quarantined\n") &&
+	      strstr(buf, "x?y not a worker ID of this layout: the lease ignores it\n"),
+	      "admin: garbage is shown as such, printable: %s", buf);
+	sr_node_delete(&h.sr, ROOT "/quarantine/x\ty", false);
 	CHECK_RC(sf_lease_quarantine_clear(h.lease, 2), SF_E_WORKER_RANGE, "admin: clear refuses an ID outside the layout");
 	CHECK_RC(sf_lease_quarantine_clear(h.lease, 1), SF_OK, "admin: clear");
 	CHECK(!sr_find(&h.sr, P(&h, "quarantine", 1)), "admin: the record is gone");
@@ -732,6 +922,11 @@ int main(void)
 	test_expiry_reclaim();
 	test_quarantine_retry();
 	test_release();
+	test_quarantined_by_other();
+	test_garbage_marks();
+	test_mark_overwritten();
+	test_odd_children();
+	test_acl();
 	test_admin();
 	return CHECK_DONE();
 }

@@ -77,11 +77,38 @@ describe("snowflake.boot.lease_options", function()
     assert.are.same({
       zk_hosts = "10.0.0.1:2181,10.0.0.2:2181", root = "/snowflake/x", node_name = "edge-1", state_dir = "/var/lib/x",
       session_timeout_ms = 4000, margin_ms = 1000, registry_ahead_ms = 9000, local_ahead_ms = 900,
-      start_bound_ms = 7000, reclaim_delay_ms = 300,
+      start_bound_ms = 7000, reclaim_delay_ms = 300, require_acl = false,
     }, boot.lease_options(cfg, "edge-1"))
     assert.is_nil(boot.lease_options(cfg).node_name)
     cfg.lease.node_name = "named"
     assert.are.equal("named", boot.lease_options(cfg, "edge-1").node_name)
+    cfg = assert(config.build({ lease = { auth_file = "/etc/edge-snowflake/zk.auth", require_acl = true } }))
+    assert.are.equal("/etc/edge-snowflake/zk.auth", boot.lease_options(cfg).auth_file)
+    assert.is_true(boot.lease_options(cfg).require_acl)
+  end)
+
+  it("refuses a lease.auth_file that is not an absolute path, or a require_acl that is not a boolean", function()
+    local cfg, err = config.build({ lease = { auth_file = "zk.auth" } })
+    assert.is_nil(cfg)
+    assert.is_truthy(err:find("lease.auth_file", 1, true), err)
+    cfg, err = config.build({ lease = { require_acl = "yes" } })
+    assert.is_nil(cfg)
+    assert.is_truthy(err:find("lease.require_acl", 1, true), err)
+  end)
+
+  it("refuses to start the lease on a credential file others may read, saying so", function()
+    local dir = helpers.tmpdir()
+    local f = assert(io.open(dir .. "/zk.auth", "w"))
+    f:write("edge:pw\n")
+    f:close()
+    os.execute("chmod 644 " .. dir .. "/zk.auth")
+    local cfg = assert(config.build({ lease = { zk_hosts = "127.0.0.1:1", root = "/snowflake/spec",
+                                                auth_file = dir .. "/zk.auth" }, state = { dir = dir } }))
+    local lease, code, detail = core.lease_start(helpers.bare_gen(), boot.lease_options(cfg, "spec-node"))
+    assert.is_nil(lease)
+    assert.are.equal("registry_access", code)
+    assert.is_truthy(detail:find("has mode 0644: others than its owner may read it; chmod 600 it", 1, true), detail)
+    core.logs()
   end)
 
   it("gives only keys core.lease_start takes (it raises on any other)", function()

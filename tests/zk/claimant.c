@@ -14,6 +14,7 @@
  * Options: --hosts H --root R --state DIR --timeout MS --margin MS --node NAME
  *          --duration MS (0 = until SIGTERM/SIGINT) --every US (pause between mints)
  *          --print-ids --worker-bits N --start-bound MS --reclaim MS --exit-on-mint
+ *          --auth-file FILE --require-acl
  *          --print-mono (print CLOCK_MONOTONIC ms and exit)
  */
 #include <errno.h>
@@ -106,6 +107,9 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--exit-on-mint") == 0) {
 			exit_on_mint = true;
 			continue;
+		} else if (strcmp(a, "--require-acl") == 0) {
+			cfg.require_acl = true;
+			continue;
 		}
 		if (!v) {
 			fprintf(stderr, "claimant: %s needs a value\n", a);
@@ -120,6 +124,7 @@ int main(int argc, char **argv)
 		else if (strcmp(a, "--margin") == 0) cfg.margin_ms = arg_int(v, a);
 		else if (strcmp(a, "--start-bound") == 0) cfg.start_bound_ms = arg_int(v, a);
 		else if (strcmp(a, "--reclaim") == 0) cfg.reclaim_delay_ms = arg_int(v, a);
+		else if (strcmp(a, "--auth-file") == 0) cfg.auth_file = v;
 		else if (strcmp(a, "--duration") == 0) duration_ms = arg_int(v, a);
 		else if (strcmp(a, "--every") == 0) every_us = arg_int(v, a);
 		else if (strcmp(a, "--worker-bits") == 0) {

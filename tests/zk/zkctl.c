@@ -2,11 +2,15 @@
  * zkctl: out-of-band registry edits for the ZooKeeper tests (a fast stand-in
  * for zkCli.sh, which needs a JVM per call).
  *
- *   zkctl [-t SESSION_MS] [-w CONNECT_WAIT_MS] HOSTS COMMAND ARGS...
+ *   zkctl [-t SESSION_MS] [-w CONNECT_WAIT_MS] [-a USER:PASSWORD] HOSTS COMMAND ARGS...
+ *
+ * -a: authenticate with the digest scheme; nodes this call creates are then
+ * writable by that identity only (world-readable), as the lease makes them.
  *
  * Commands (paths are absolute znode paths):
  *   get PATH                 print the data (no newline added)
- *   put PATH DATA            set the data; create it (persistent, with parents) if missing
+ *   put PATH DATA            set the data; create it (persistent, with parents) if missing;
+ *                            DATA @FILE: the file's bytes (data longer than an argument may be)
  *   create PATH DATA [-e] [--hold MS]
  *                            create (persistent, parents too; -e: ephemeral, parents
  *                            persistent); with --hold keep the session open MS ms
@@ -20,6 +24,8 @@
  *   replace PATH DATA HOLD_MS [--multi]
  *                            delete PATH and create it again as an ephemeral of this
  *                            session (two requests, or one atomic multi), print HELD, hold
+ *   acl PATH                 the node's ACL, one "scheme:id perms" entry a line (perms as
+ *                            ZooKeeper's letters, cdrwa)
  *   mono                     print CLOCK_MONOTONIC ms (the clock the claimant's lines use)
  *
  * Mutations print "DONE <cmd> <mono_ms_sent> <mono_ms_acked>" on stdout.
@@ -44,6 +50,12 @@
 
 static volatile sig_atomic_t stop;
 
+static char scheme_auth[] = "auth", id_auth[] = "", scheme_world[] = "world", id_anyone[] = "anyone";
+static struct ACL owner_acl_entries[] = { { 0, { scheme_auth, id_auth } }, { 0, { scheme_world, id_anyone } } };
+static struct ACL_vector owner_acl = { 2, owner_acl_entries };
+/* what nodes are created with: open, or (with -a) the identity's */
+static struct ACL_vector *create_acl = &ZOO_OPEN_ACL_UNSAFE;
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -60,8 +72,8 @@ static int64_t mono_ms(void)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: zkctl [-t SESSION_MS] [-w CONNECT_WAIT_MS] HOSTS "
-	                "get|put|create|delete|ls|stat|ephemerals|replace|mono ARGS...\n");
+	fprintf(stderr, "usage: zkctl [-t SESSION_MS] [-w CONNECT_WAIT_MS] [-a USER:PASSWORD] HOSTS "
+	                "get|put|create|delete|ls|stat|acl|ephemerals|replace|mono ARGS...\n");
 	return 2;
 }
 
@@ -107,7 +119,7 @@ static int ensure_parents(zhandle_t *zh, const char *path)
 			continue;
 		memcpy(partial, path, i);
 		partial[i] = '\0';
-		int rc = zoo_create(zh, partial, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+		int rc = zoo_create(zh, partial, NULL, -1, create_acl, 0, NULL, 0);
 
 		if (rc != ZOK && rc != ZNODEEXISTS)
 			return rc;
@@ -139,13 +151,16 @@ static void hold(zhandle_t *zh, int64_t hold_ms, int count)
 int main(int argc, char **argv)
 {
 	int64_t session_ms = 4000, wait_ms = 10000;
+	const char *auth = NULL;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "+t:w:")) != -1) {
+	while ((opt = getopt(argc, argv, "+t:w:a:")) != -1) {
 		if (opt == 't')
 			session_ms = arg_int(optarg);
 		else if (opt == 'w')
 			wait_ms = arg_int(optarg);
+		else if (opt == 'a')
+			auth = optarg;
 		else
 			return usage();
 	}
@@ -176,6 +191,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zkctl: zookeeper_init %s: %s\n", hosts, strerror(errno));
 		return 1;
 	}
+	if (auth) {
+		zoo_add_auth(zh, "digest", auth, (int)strlen(auth), NULL, NULL);
+		create_acl = &owner_acl;
+		owner_acl_entries[0].perms = ZOO_PERM_ALL;
+		owner_acl_entries[1].perms = ZOO_PERM_READ;
+	}
 	int64_t give_up = mono_ms() + wait_ms;
 
 	while (zoo_state(zh) != ZOO_CONNECTED_STATE && mono_ms() < give_up && !stop)
@@ -198,18 +219,57 @@ int main(int argc, char **argv)
 			status = fail("get", a[0], rc);
 		else if (len > 0)
 			fwrite(buf, 1, (size_t)len, stdout);
+	} else if (strcmp(cmd, "acl") == 0 && na == 1) {
+		struct ACL_vector acl;
+		struct Stat st;
+
+		rc = zoo_get_acl(zh, a[0], &acl, &st);
+		if (rc != ZOK) {
+			status = fail("acl", a[0], rc);
+		} else {
+			for (int i = 0; i < acl.count; i++) {
+				int p = acl.data[i].perms;
+
+				printf("%s:%s %s%s%s%s%s\n", acl.data[i].id.scheme, acl.data[i].id.id,
+				       p & ZOO_PERM_CREATE ? "c" : "", p & ZOO_PERM_DELETE ? "d" : "",
+				       p & ZOO_PERM_READ ? "r" : "", p & ZOO_PERM_WRITE ? "w" : "",
+				       p & ZOO_PERM_ADMIN ? "a" : "");
+			}
+			deallocate_ACL_vector(&acl);
+		}
 	} else if (strcmp(cmd, "put") == 0 && na == 2) {
+		const char *data = a[1];
+		char *file_data = NULL;
 		int len = (int)strlen(a[1]);
 
+		if (a[1][0] == '@') {
+			FILE *f = fopen(a[1] + 1, "rb");
+			long size = -1;
+
+			if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+			    (file_data = malloc((size_t)size + 1)) && fread(file_data, 1, (size_t)size, f) == (size_t)size) {
+				data = file_data;
+				len = (int)size;
+			} else {
+				fprintf(stderr, "zkctl: cannot read %s\n", a[1] + 1);
+				if (f)
+					fclose(f);
+				free(file_data);
+				zookeeper_close(zh);
+				return 2;
+			}
+			fclose(f);
+		}
 		sent = mono_ms();
-		rc = zoo_set(zh, a[0], a[1], len, -1);
+		rc = zoo_set(zh, a[0], data, len, -1);
 		if (rc == ZNONODE) {
 			rc = ensure_parents(zh, a[0]);
 			if (rc == ZOK)
-				rc = zoo_create(zh, a[0], a[1], len, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+				rc = zoo_create(zh, a[0], data, len, create_acl, 0, NULL, 0);
 			if (rc == ZNODEEXISTS)
-				rc = zoo_set(zh, a[0], a[1], len, -1);
+				rc = zoo_set(zh, a[0], data, len, -1);
 		}
+		free(file_data);
 		if (rc != ZOK)
 			status = fail("put", a[0], rc);
 		else
@@ -229,7 +289,7 @@ int main(int argc, char **argv)
 		sent = mono_ms();
 		rc = ensure_parents(zh, a[0]);
 		if (rc == ZOK)
-			rc = zoo_create(zh, a[0], a[1], (int)strlen(a[1]), &ZOO_OPEN_ACL_UNSAFE, mode, NULL, 0);
+			rc = zoo_create(zh, a[0], a[1], (int)strlen(a[1]), create_acl, mode, NULL, 0);
 		if (rc != ZOK) {
 			status = fail("create", a[0], rc);
 		} else {
@@ -282,7 +342,7 @@ int main(int argc, char **argv)
 
 			for (; n < BATCH && i <= to; n++, i++) {
 				snprintf(paths[n], sizeof paths[n], "%s/%" PRId64, a[0], i);
-				zoo_create_op_init(&ops[n], paths[n], "zkctl", 5, &ZOO_OPEN_ACL_UNSAFE,
+				zoo_create_op_init(&ops[n], paths[n], "zkctl", 5, create_acl,
 				                   ZOO_EPHEMERAL, NULL, 0);
 			}
 			rc = zoo_multi(zh, n, ops, res);
@@ -305,13 +365,13 @@ int main(int argc, char **argv)
 			zoo_op_result_t res[2];
 
 			zoo_delete_op_init(&ops[0], a[0], -1);
-			zoo_create_op_init(&ops[1], a[0], a[1], len, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL,
+			zoo_create_op_init(&ops[1], a[0], a[1], len, create_acl, ZOO_EPHEMERAL,
 			                   NULL, 0);
 			rc = zoo_multi(zh, 2, ops, res);
 		} else {
 			rc = zoo_delete(zh, a[0], -1);
 			if (rc == ZOK)
-				rc = zoo_create(zh, a[0], a[1], len, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+				rc = zoo_create(zh, a[0], a[1], len, create_acl, ZOO_EPHEMERAL, NULL, 0);
 		}
 		if (rc != ZOK) {
 			status = fail("replace", a[0], rc);
