@@ -108,6 +108,8 @@ typedef struct sf_lease_status {
 	uint64_t claims;               /* worker IDs claimed so far */
 	uint64_t canaries;             /* lease nodes found gone or foreign */
 	uint64_t sessions;             /* sessions established */
+	int32_t  quarantined_ids;      /* worker IDs under quarantine/, as last counted (every
+	                                  10 s while the registry answers); -1 before the first count */
 	int64_t  last_rtt_us;          /* latest keep-alive round trip */
 	int64_t  started_unix_ms;
 	int64_t  first_mint_ready_unix_ms; /* when minting first became possible, 0 before */

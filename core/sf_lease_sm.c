@@ -611,6 +611,40 @@ static int check_acl(sf_lease *lease)
 	return SF_OK;
 }
 
+/* How many worker IDs the registry quarantines (names the lease did not
+ * write quarantine nothing), for the status and its metric. */
+static void set_quarantined_count(sf_lease *lease, const sf_registry_list *list)
+{
+	const int64_t max_id = ((int64_t)1 << sf_gen_layout(lease->gen)->worker_bits) - 1;
+	int32_t n = 0;
+
+	for (int i = 0; i < list->count; i++)
+		n += sf_lease_worker_name(list->names[i], max_id) >= 0;
+	lease->quarantine_counted_ns = mono_ns(lease);
+	pthread_mutex_lock(&lease->lock);
+	lease->status.quarantined_ids = n;
+	pthread_mutex_unlock(&lease->lock);
+}
+
+static void count_quarantine(sf_lease *lease)
+{
+	char path[SF_LEASE_PATH_LEN];
+	sf_registry_list list = { 0 };
+
+	if (mono_ns(lease) - lease->quarantine_counted_ns < 10000 * SF_NS_PER_MS)
+		return;
+	sf_lease_path(lease, path, "quarantine", -1);
+	int rc = lease->reg.ops->children(lease->s->conn, path, &list);
+
+	if (rc == SF_OK)
+		set_quarantined_count(lease, &list);
+	else if (rc == SF_E_NOT_FOUND)
+		set_quarantined_count(lease, &list); /* none yet */
+	else
+		lease->quarantine_counted_ns = mono_ns(lease); /* not before the next round */
+	sf_registry_list_free(&list);
+}
+
 /*
  * Chooses a free, non-quarantined ID, oldest mark first (never-marked IDs
  * are the oldest), and creates its ephemeral node.
@@ -656,6 +690,7 @@ static int claim(sf_lease *lease)
 	note_odd_children(lease, "marks", &marked, ids);
 	note_odd_children(lease, "quarantine", &quarantined, ids);
 	note_persistent_workers(lease, &taken, ids);
+	set_quarantined_count(lease, &quarantined);
 
 	cands = calloc(ids, sizeof *cands);
 	if (!cands) {
@@ -1256,6 +1291,8 @@ static void step(sf_lease *lease)
 		lease->pending_quarantine = -1;
 	}
 
+	if (atomic_load(&s->reg_state) == SF_REGISTRY_CONNECTED)
+		count_quarantine(lease);
 	if (lease->worker < 0) {
 		step_claim(lease);
 		return;
@@ -1357,6 +1394,8 @@ int sf_lease_sm_new(sf_gen *gen, const sf_lease_config *config, const sf_registr
 	lease->state = SF_LEASE_CONNECTING;
 	lease->reason = SF_E_NO_LEASE;
 	lease->status.worker = -1;
+	lease->status.quarantined_ids = -1;
+	lease->quarantine_counted_ns = INT64_MIN / 2;
 	lease->status.state = SF_LEASE_CONNECTING;
 	lease->status.reason = SF_E_NO_LEASE;
 	lease->status.started_unix_ms = wall_ms(lease);

@@ -102,6 +102,7 @@ struct sf_lease {
 	uint64_t         round_trips_closed; /* acknowledged requests of closed sessions */
 	bool             operator_parked;
 	int64_t          claim_not_before_ns;
+	int64_t          quarantine_counted_ns; /* when quarantine/ was last counted */
 	int32_t          pending_quarantine;
 	sf_quarantine_record pending_record; /* what goes into quarantine/<pending_quarantine> */
 	int64_t          window_floor_ms;  /* the generator's position when this tenure began minting: */

@@ -563,6 +563,7 @@ static int l_lease_status(lua_State *L)
 	sfl_set_int(L, "claims", (int64_t)st.claims);
 	sfl_set_int(L, "canaries", (int64_t)st.canaries);
 	sfl_set_int(L, "sessions", (int64_t)st.sessions);
+	sfl_set_int(L, "quarantined_ids", st.quarantined_ids);
 	sfl_set_int(L, "last_rtt_us", st.last_rtt_us);
 	sfl_set_int(L, "started_unix_ms", st.started_unix_ms);
 	sfl_set_int(L, "first_mint_ready_unix_ms", st.first_mint_ready_unix_ms);

@@ -110,6 +110,10 @@ M.families = {
   family("snowflake_lease_canaries_total", "counter", "Lease nodes found gone or foreign while held.", {
     { source = "lease.canaries", default = 0 },
   }),
+  family("snowflake_quarantined_ids", "gauge",
+    "Worker IDs under the registry's quarantine/, as this node last counted them (every 10 s).", {
+    { source = "lease.quarantined_ids", default = 0 },
+  }),
   family("snowflake_registry_sessions_total", "counter", "Registry sessions established.", {
     { source = "lease.sessions", default = 0 },
   }),

@@ -94,7 +94,7 @@ describe("snowflake.metrics", function()
       },
       gen = { clock_waits = 5, clock_refusals = 2, clock_borrows = 1, sequence_exhausted = 9, last_regression_ms = 1234 },
       lease = { state = "minting", worker = 17, lease_ms_left = 4321, registry_round_trips = 99, last_rtt_us = 812,
-                claims = 1, canaries = 0, sessions = 2, local_mark_ms = 1718000001500, registry_mark_ms = 1718000003000 },
+                claims = 1, canaries = 0, quarantined_ids = 2, sessions = 2, local_mark_ms = 1718000001500, registry_mark_ms = 1718000003000 },
       clock = { source = "tsc" },
       peers = { up = { p3 = 0, p2 = 1 } },
     }
@@ -178,6 +178,9 @@ describe("snowflake.metrics", function()
       "# HELP snowflake_lease_canaries_total Lease nodes found gone or foreign while held.",
       "# TYPE snowflake_lease_canaries_total counter",
       "snowflake_lease_canaries_total 0",
+      "# HELP snowflake_quarantined_ids Worker IDs under the registry's quarantine/, as this node last counted them (every 10 s).",
+      "# TYPE snowflake_quarantined_ids gauge",
+      "snowflake_quarantined_ids 2",
       "# HELP snowflake_registry_sessions_total Registry sessions established.",
       "# TYPE snowflake_registry_sessions_total counter",
       "snowflake_registry_sessions_total 2",
