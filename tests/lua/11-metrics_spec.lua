@@ -94,7 +94,8 @@ describe("snowflake.metrics", function()
       },
       gen = { clock_waits = 5, clock_refusals = 2, clock_borrows = 1, sequence_exhausted = 9, last_regression_ms = 1234 },
       lease = { state = "minting", worker = 17, lease_ms_left = 4321, registry_round_trips = 99, last_rtt_us = 812,
-                claims = 1, canaries = 0, quarantined_ids = 2, sessions = 2, local_mark_ms = 1718000001500, registry_mark_ms = 1718000003000 },
+                claims = 1, canaries = 0, quarantined_ids = 2, sessions = 2,
+                local_mark_ms = 1718000001500, registry_mark_ms = 1718000003000 },
       clock = { source = "tsc" },
       peers = { up = { p3 = 0, p2 = 1 } },
     }
