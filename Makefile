@@ -33,14 +33,14 @@ ZK_TESTS    := $(sort $(wildcard tests/zk/*_test.sh))
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
-DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-busted lua-socket lua-dkjson \
+DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-busted lua-socket lua-dkjson lua-yaml \
                 libzookeeper-mt-dev zookeeper keepalived iproute2 wrk faketime socat curl prometheus \
                 pkg-config shellcheck lua-check
 
 RESULTS := $(BUILD)/results
 
 .PHONY: run install all core lua test test-c test-san test-tsan test-lua test-zk test-config test-http \
-        test-drills test-chaos drill chaos bench lint deps help clean
+        test-monitoring test-drills test-chaos drill chaos bench lint deps help clean
 .DEFAULT_GOAL := all
 
 all: core lua ## build the core library and the Lua modules into build/
@@ -118,7 +118,7 @@ test: deps ## install what is missing, build, run every suite, print "N passed, 
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT) $(ZKCTL) $(LUA_ASAN_SO)
 	@$(MAKE) --no-print-directory -k lint test-c test-san test-tsan test-lua test-config test-zk test-http \
-		test-drills test-chaos || true
+		test-monitoring test-drills test-chaos || true
 	@tests/tools/summary.sh $(RESULTS)
 
 test-c: $(C_TESTS) ## C unit tests and the stress test (real clocks: on the TSC clock and without it)
@@ -148,6 +148,9 @@ test-config: all ## haproxy -c on every shipped configuration
 
 test-http: all $(ZKCTL) ## the HTTP service against a real HAProxy and ZooKeeper
 	@tests/tools/run-c.sh $(RESULTS)/http $(sort $(wildcard tests/http/*_test.sh))
+
+test-monitoring: all $(ZKCTL) ## monitoring/: promtool check and test rules, the dashboard, their metric names on a live /metrics
+	@tests/tools/run-c.sh $(RESULTS)/monitoring $(sort $(wildcard tests/monitoring/*_test.sh))
 
 # the history checker of the drills and the chaos soak (a test tool: the product never uses it)
 CHAOS_CHECK := $(BUILD)/chaos/check
