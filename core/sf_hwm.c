@@ -39,7 +39,7 @@ static int hwm_path(char *buf, size_t size, const char *dir, uint32_t worker, co
 	return (n < 0 || (size_t)n >= size) ? SF_E_INVALID : SF_OK;
 }
 
-static int parse_mark(const char *text, size_t len, int64_t *mark)
+int sf_hwm_parse(const char *text, size_t len, int64_t *mark)
 {
 	const size_t magic_len = sizeof HWM_MAGIC - 1;
 	int64_t value = 0;
@@ -56,6 +56,11 @@ static int parse_mark(const char *text, size_t len, int64_t *mark)
 	}
 	*mark = value;
 	return SF_OK;
+}
+
+int sf_hwm_format(char *buf, size_t size, int64_t mark)
+{
+	return snprintf(buf, size, HWM_MAGIC "%" PRId64 "\n", mark);
 }
 
 int sf_hwm_load(const char *dir, uint32_t worker, int64_t *mark_unix_ms)
@@ -95,7 +100,7 @@ int sf_hwm_load(const char *dir, uint32_t worker, int64_t *mark_unix_ms)
 	close(fd);
 	if (len == sizeof text)
 		return SF_E_STATE_CORRUPT;
-	return parse_mark(text, len, mark_unix_ms);
+	return sf_hwm_parse(text, len, mark_unix_ms);
 }
 
 static int write_all(int fd, const char *buf, size_t len)
@@ -128,7 +133,7 @@ int sf_hwm_store(const char *dir, uint32_t worker, int64_t mark_unix_ms)
 	if ((rc = hwm_path(path, sizeof path, dir, worker, "")) != SF_OK ||
 	    (rc = hwm_path(tmp, sizeof tmp, dir, worker, suffix)) != SF_OK)
 		return rc;
-	len = snprintf(text, sizeof text, HWM_MAGIC "%" PRId64 "\n", mark_unix_ms);
+	len = sf_hwm_format(text, sizeof text, mark_unix_ms);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd == -1)
 		return SF_E_STATE_IO;
