@@ -36,9 +36,18 @@ int sf_layout_check(const sf_layout *layout, int64_t now_unix_ms, const char **f
 	return rc;
 }
 
+/* Whether a layout handed in unchecked can be computed with at all: every
+ * shift below 64 bits and an epoch that cannot overflow a difference or a
+ * sum with a timestamp. A checked layout always can. */
+static bool computable(const sf_layout *layout)
+{
+	return layout->timestamp_bits <= 63 && layout->worker_bits <= 63 && layout->sequence_bits <= 63 &&
+	       layout->worker_bits + layout->sequence_bits <= 63 && layout->epoch_ms >= 0;
+}
+
 int sf_id_decode(const sf_layout *layout, int64_t id, sf_decoded *out)
 {
-	if (!layout || !out)
+	if (!layout || !out || !computable(layout))
 		return SF_E_INVALID;
 	if (id < 0)
 		return SF_E_ID_RANGE;
@@ -63,12 +72,15 @@ int sf_id_decode(const sf_layout *layout, int64_t id, sf_decoded *out)
 
 int sf_id_compose(const sf_layout *layout, const sf_decoded *parts, int64_t *id)
 {
-	if (!layout || !parts || !id)
+	if (!layout || !parts || !id || !computable(layout))
 		return SF_E_INVALID;
+	if (parts->timestamp_ms < layout->epoch_ms)
+		return SF_E_TIMESTAMP_OVERFLOW;
 
+	/* only now: a timestamp far below the epoch would overflow the difference */
 	const int64_t rel = parts->timestamp_ms - layout->epoch_ms;
 
-	if (parts->timestamp_ms < layout->epoch_ms || (uint64_t)rel >> layout->timestamp_bits)
+	if ((uint64_t)rel >> layout->timestamp_bits)
 		return SF_E_TIMESTAMP_OVERFLOW;
 	if ((uint64_t)parts->worker >> layout->worker_bits)
 		return SF_E_WORKER_RANGE;

@@ -126,11 +126,14 @@ typedef struct sf_decoded {
 	uint32_t sequence;
 } sf_decoded;
 
-/* Splits an ID. Returns SF_OK or one of SF_E_INVALID (NULL argument),
- * SF_E_ID_RANGE (a negative ID, or bits outside the layout's widths). */
+/* Splits an ID. Returns SF_OK or one of SF_E_INVALID (NULL argument, or an
+ * unchecked layout with a width above 63, worker plus sequence bits above 63
+ * or a negative epoch), SF_E_ID_RANGE (a negative ID, or bits outside the
+ * layout's widths). */
 SF_API int sf_id_decode(const sf_layout *layout, int64_t id, sf_decoded *out);
 /* The inverse of sf_id_decode, range-checked. Returns SF_OK or one of
- * SF_E_INVALID (NULL argument, or a sequence beyond sequence_bits),
+ * SF_E_INVALID (NULL argument, a layout sf_id_decode refuses, or a sequence
+ * beyond sequence_bits),
  * SF_E_TIMESTAMP_OVERFLOW (before the epoch or past the layout's range),
  * SF_E_WORKER_RANGE. */
 SF_API int sf_id_compose(const sf_layout *layout, const sf_decoded *parts, int64_t *id);
