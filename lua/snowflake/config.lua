@@ -128,6 +128,23 @@ local function describe(v)
   return tostring(v)
 end
 
+-- The keys of a section (or of the config), sorted; or nil and the first one
+-- that is not a name. Never through tostring: a table whose __tostring says
+-- "clock" is not the key clock.
+local function name_keys(t)
+  local keys = {}
+  for k in pairs(t) do
+    if type(k) ~= "string" then
+      local t_k = type(k)
+      return nil, (t_k == "number" or t_k == "boolean") and describe(k) .. " (a " .. t_k .. ", not a name)"
+        or "of type " .. t_k .. " (not a name)"
+    end
+    keys[#keys + 1] = k
+  end
+  table_sort(keys)
+  return keys
+end
+
 -- Checks one value against its spec; returns the value or nil, message.
 local function check_value(name, spec, v)
   if v == nil then
@@ -204,14 +221,22 @@ function M.build(input)
   if type(input) ~= "table" then
     return nil, "config must be a table, got " .. type(input)
   end
-  for _, section in ipairs(sorted_keys(input)) do
+  local sections, bad_section = name_keys(input)
+  if not sections then
+    return nil, "unknown config section " .. bad_section
+  end
+  for _, section in ipairs(sections) do
     if not M.schema[section] then
       return nil, "unknown config section '" .. section .. "'"
     end
     if type(input[section]) ~= "table" then
       return nil, string_format("config section %s must be a table, got %s", section, type(input[section]))
     end
-    for _, key in ipairs(sorted_keys(input[section])) do
+    local keys, bad_key = name_keys(input[section])
+    if not keys then
+      return nil, "unknown config key in " .. section .. ": " .. bad_key
+    end
+    for _, key in ipairs(keys) do
       if not M.schema[section][key] then
         return nil, "unknown config key " .. section .. "." .. key
       end
@@ -279,6 +304,11 @@ function M.parse_runtime(name, text)
       return nil, string_format("%s must be an integer, got %s", name, describe(text))
     end
     v = math.tointeger(tonumber(text))
+    if v == nil then
+      -- digits beyond a 64-bit integer: out of range, not missing
+      return nil, string_format("%s must be an integer in %s..%s, got %s", name,
+        tostring(spec.lo or "-inf"), tostring(spec.hi or "inf"), describe(text))
+    end
   elseif spec.kind == "boolean" then
     if text == "true" or text == "on" then v = true
     elseif text == "false" or text == "off" then v = false

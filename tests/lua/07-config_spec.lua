@@ -56,6 +56,24 @@ describe("snowflake.config", function()
     end)
   end
 
+  -- found by tests/fuzz/config_fuzz.lua: keys were compared through tostring, so a table
+  -- printing as a known name passed the unknown-key check and was dropped silently
+  it("refuses keys that are not names, whatever they print as", function()
+    local as = function(name) return setmetatable({}, { __tostring = function() return name end }) end
+    local cfg, err = config.build({ clock = { [as("max_wait_ms")] = -1 } })
+    assert.is_nil(cfg)
+    assert.are.equal("unknown config key in clock: of type table (not a name)", err)
+    cfg, err = config.build({ [as("lease")] = { root = "relative" } })
+    assert.is_nil(cfg)
+    assert.are.equal("unknown config section of type table (not a name)", err)
+    cfg, err = config.build({ layout = { [1] = 41 } })
+    assert.is_nil(cfg)
+    assert.are.equal("unknown config key in layout: 1 (a number, not a name)", err)
+    cfg, err = config.build({ [true] = {} })
+    assert.is_nil(cfg)
+    assert.are.equal("unknown config section true (a boolean, not a name)", err)
+  end)
+
   it("loads a file in an empty environment and names the file on errors", function()
     local path = os.tmpname()
     local f = assert(io.open(path, "w"))
@@ -90,5 +108,9 @@ describe("snowflake.config", function()
     assert.is_nil(ok); assert.truthy(err:find("unknown key", 1, true))
     ok, err = config.parse_runtime("clock.borrow", "yes")
     assert.is_nil(ok); assert.truthy(err:find("true or false", 1, true))
+    -- found by tests/fuzz/config_fuzz.lua: this was "clock.max_wait_ms is required"
+    ok, err = config.parse_runtime("clock.max_wait_ms", "99999999999999999999")
+    assert.is_nil(ok)
+    assert.are.equal('clock.max_wait_ms must be an integer in 0..60000, got "99999999999999999999"', err)
   end)
 end)
