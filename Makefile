@@ -35,12 +35,12 @@ TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
 DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-busted lua-socket lua-dkjson lua-yaml \
                 libzookeeper-mt-dev zookeeper keepalived iproute2 wrk faketime socat curl prometheus \
-                pkg-config shellcheck lua-check
+                pkg-config shellcheck lua-check clang libclang-rt-dev
 
 RESULTS := $(BUILD)/results
 
 .PHONY: run install all core lua test test-c test-san test-tsan test-lua test-zk test-config test-http \
-        test-monitoring test-drills test-chaos drill chaos bench lint deps help clean
+        test-monitoring test-drills test-chaos test-fuzz fuzz drill chaos bench lint deps help clean
 .DEFAULT_GOAL := all
 
 all: core lua ## build the core library and the Lua modules into build/
@@ -116,8 +116,9 @@ $(LUA_ASAN_SO): $(LUA_SRC) $(wildcard lua/*.h) $(CORE_SRC) $(CORE_HDR)
 
 test: deps ## install what is missing, build, run every suite, print "N passed, N failed"
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT) $(ZKCTL) $(LUA_ASAN_SO)
-	@$(MAKE) --no-print-directory -k lint test-c test-san test-tsan test-lua test-config test-zk test-http \
+	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT) $(ZKCTL) $(LUA_ASAN_SO) \
+		fuzz-build
+	@$(MAKE) --no-print-directory -k lint test-c test-san test-tsan test-lua test-fuzz test-config test-zk test-http \
 		test-monitoring test-drills test-chaos || true
 	@tests/tools/summary.sh $(RESULTS)
 
@@ -172,6 +173,8 @@ chaos: deps all $(CHAOS_CHECK) ## every fault at once for SECONDS (600), SEED= t
 
 test-chaos: all $(CHAOS_CHECK) ## the history checker's and the report's tests, and a 90 s chaos with a fixed seed
 	@tests/tools/run-c.sh $(RESULTS)/chaos $(sort $(wildcard tests/chaos/*_test.sh))
+
+include tests/fuzz/fuzz.mk
 
 # ---- lint ----------------------------------------------------------------
 

@@ -70,6 +70,9 @@ void sf_lease_path(const sf_lease *lease, char *buf, const char *kind, int32_t w
 
 /* ---- state and status ---------------------------------------------------- */
 
+/* format(printf, 5, 0): clang's -Wformat-nonliteral wants the va_list form declared too */
+static void vset_state_at(sf_lease *lease, int64_t at_ns, sf_lease_state state, int reason,
+                          const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 static void vset_state_at(sf_lease *lease, int64_t at_ns, sf_lease_state state, int reason,
                           const char *fmt, va_list ap)
 {
