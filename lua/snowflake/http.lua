@@ -21,8 +21,10 @@ M.STATUS = {
   not_found = 404, method_not_allowed = 405, rate_limited = 429,
 }
 
+-- Control characters and bytes above 0x7f (a caller's, echoed in a detail) as \u00XX: the body
+-- stays ASCII, so valid JSON whatever the caller sent
 local function json_string(s)
-  return '"' .. tostring(s):gsub('[%c"\\]', function(c)
+  return '"' .. tostring(s):gsub('[%c"\\\128-\255]', function(c)
     if c == '"' then return '\\"' end
     if c == "\\" then return "\\\\" end
     return string_format("\\u%04x", c:byte())

@@ -152,6 +152,11 @@ static void check_error_body(lua_State *L, int ref, const char *code, int detail
 		abort();
 	body = lua_tolstring(L, -1, &body_len);
 	end = body + body_len;
+	/* ASCII only: a caller's bytes above 0x7f are escaped, never passed on
+	 * raw (they would make the body invalid UTF-8, so invalid JSON) */
+	for (size_t i = 0; i < body_len; i++)
+		if ((unsigned char)body[i] >= 0x80)
+			abort();
 	snprintf(head, sizeof head, "{\"error\":\"%s\",\"detail\":", code);
 	if (body_len < strlen(head) + 4 || memcmp(body, head, strlen(head)) != 0)
 		abort();
