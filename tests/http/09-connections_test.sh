@@ -31,6 +31,7 @@ info() { svc_cli "$T/svc" "show info" | sed -n "s/^$1: //p"; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 ulimit_n=$(info Ulimit-n) maxconn=$(info Maxconn)
+figure worker_rss_kb_before "$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$worker/status")"
 figure ulimit_n "$ulimit_n"
 figure maxconn "$maxconn"
 if [[ $maxconn =~ ^[0-9]+$ && $ulimit_n =~ ^[0-9]+$ ]] && ((maxconn >= 10100 && maxconn < ulimit_n)); then
@@ -49,6 +50,7 @@ flood() {
 	ht_pids+=("$pid")
 	sleep 4
 	curr=$(info CurrConns)
+	figure "${name}_worker_rss_kb" "$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$worker/status")"
 	wait "$pid"
 	rc=$?
 	line=$(grep '^CONNFLOOD' "$T/$name.out")
