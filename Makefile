@@ -28,6 +28,7 @@ C_TESTS_SAN := $(patsubst tests/c/%.c,$(BUILD)/tests-san/%,$(C_TEST_SRC))
 STRESS_TSAN := $(BUILD)/tests-tsan/test_stress
 CLAIMANT    := $(BUILD)/tests/claimant
 ZKCTL       := $(BUILD)/tests/zkctl
+CONNFLOOD   := $(BUILD)/tests/connflood
 ZK_TESTS    := $(sort $(wildcard tests/zk/*_test.sh))
 
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -91,6 +92,11 @@ $(CLAIMANT): tests/zk/claimant.c $(CORE_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -I core -o $@ $< $(CORE_A) $(LDLIBS_CORE)
 
+# idle and slowloris floods with a caller measured beside them (tests/http/09, tests/bench/hostile_bench.sh)
+$(CONNFLOOD): tests/http/connflood.c
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(OPT) $(WARN) -pthread -o $@ $<
+
 $(ZKCTL): tests/zk/zkctl.c
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(OPT) $(WARN) -DTHREADED -o $@ $< -lzookeeper_mt
@@ -116,8 +122,8 @@ $(LUA_ASAN_SO): $(LUA_SRC) $(wildcard lua/*.h) $(CORE_SRC) $(CORE_HDR)
 
 test: deps ## install what is missing, build, run every suite, print "N passed, N failed"
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT) $(ZKCTL) $(LUA_ASAN_SO) \
-		fuzz-build
+	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT) $(ZKCTL) $(CONNFLOOD) \
+		$(LUA_ASAN_SO) fuzz-build
 	@$(MAKE) --no-print-directory -k lint test-c test-san test-tsan test-lua test-fuzz test-config test-zk test-http \
 		test-monitoring test-drills test-chaos || true
 	@tests/tools/summary.sh $(RESULTS)
@@ -147,8 +153,8 @@ test-zk: $(CLAIMANT) $(ZKCTL) lua $(LUA_ASAN_SO) ## lease tests against real Zoo
 test-config: all ## haproxy -c on every shipped configuration
 	@tests/tools/run-c.sh $(RESULTS)/config $(sort $(wildcard tests/config/*_test.sh))
 
-test-http: all $(ZKCTL) ## the HTTP service against a real HAProxy and ZooKeeper
-	@tests/tools/run-c.sh $(RESULTS)/http $(sort $(wildcard tests/http/*_test.sh))
+test-http: all $(ZKCTL) $(CONNFLOOD) ## the HTTP service against a real HAProxy and ZooKeeper
+	@CONNFLOOD=$(abspath $(CONNFLOOD)) tests/tools/run-c.sh $(RESULTS)/http $(sort $(wildcard tests/http/*_test.sh))
 
 test-monitoring: all $(ZKCTL) ## monitoring/: promtool check and test rules, the dashboard, their metric names on a live /metrics
 	@tests/tools/run-c.sh $(RESULTS)/monitoring $(sort $(wildcard tests/monitoring/*_test.sh))
@@ -191,10 +197,11 @@ $(BUILD)/bench/chaos_history: tests/bench/chaos_history.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -o $@ $<
 
-bench: deps $(BUILD)/bench/bench_core lua $(CHAOS_CHECK) $(BUILD)/bench/chaos_history ## print the benchmark table (BENCH name value unit)
+bench: deps $(BUILD)/bench/bench_core lua $(CHAOS_CHECK) $(BUILD)/bench/chaos_history $(CONNFLOOD) ## print the benchmark table (BENCH name value unit)
 	@$(BUILD)/bench/bench_core $(BENCH_ROUNDS)
 	@SNOWFLAKE_CLOCK_SOURCE=clock_gettime $(BUILD)/bench/bench_core $(BENCH_ROUNDS) clock_gettime | grep -v '^#'
 	@tests/bench/http_bench.sh
+	@tests/bench/hostile_bench.sh $(CONNFLOOD)
 	@tests/bench/chaos_check_bench.sh $(CHAOS_CHECK) $(BUILD)/bench/chaos_history
 
 # ---- running -------------------------------------------------------------

@@ -13,6 +13,8 @@
 #              lease.auth_file to a file holding it (mode 0600, in RUN_DIR) and
 #              lease.require_acl, under its own root (/snowflake/local-auth)
 #   THREADS    HAProxy threads (2)       LOG_TARGET HAProxy log target (stderr)
+#   MAXCONN    HAProxy's global maxconn (20000; lowered to fit the fd hard limit, see below)
+#   CONN_PER_ADDR  connections one source address may hold open (1000)
 #   HAPROXY_ENV_PREFIX  a command put before haproxy (e.g. a faketime wrapper)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -107,6 +109,29 @@ export SF_BIND=${BIND_ADDR:-127.0.0.1}:$port
 export SF_SOCKET=$run_dir/haproxy.sock
 export SF_THREADS=${THREADS:-2}
 export SF_LOG_TARGET=${LOG_TARGET:-stderr}
+
+# Connection limits (haproxy.cfg's global section). HAProxy wants ~2 fds a connection plus a few
+# (2 x maxconn + 28 with 2 threads: 40028 for 20000) and sets RLIMIT_NOFILE itself; it can raise
+# the hard limit only with CAP_SYS_RESOURCE. Below that hard limit, it runs with the limit there
+# is (SF_ULIMIT_N) and a maxconn that leaves FD_RESERVE fds for what is not a caller's
+# connection (handoffs to peers, checks, ZooKeeper, logs, the CLI).
+fd_reserve=2000
+maxconn=${MAXCONN:-20000}
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+fd_hard=$(ulimit -Hn)
+if [ "$fd_hard" != unlimited ] && [ "$fd_hard" -lt $((2 * maxconn + 100)) ] &&
+	! (ulimit -Hn $((2 * maxconn + 100))) 2>/dev/null; then
+	if [ $((fd_hard - fd_reserve)) -lt "$maxconn" ]; then
+		maxconn=$((fd_hard - fd_reserve))
+	fi
+	if [ "$maxconn" -lt 1000 ]; then
+		say "the fd hard limit ($fd_hard) leaves room for $maxconn connections; raise it (ulimit -Hn)"
+		exit 1
+	fi
+	export SF_ULIMIT_N=$fd_hard
+	say "fd hard limit $fd_hard, below 2 x ${MAXCONN:-20000} + 100: maxconn $maxconn, ulimit-n $fd_hard"
+fi
+export SF_MAXCONN=$maxconn SF_FRONTEND_MAXCONN=$((maxconn - 100)) SF_CONN_PER_ADDR=${CONN_PER_ADDR:-1000}
 
 derive check
 case $? in
