@@ -91,6 +91,12 @@ function M.haproxy(cfg, default_node, service)
   local setenv = {}
   for _, kv in ipairs(env) do setenv[#setenv + 1] = "    setenv " .. kv[1] .. " " .. kv[2] end
   for _, kv in ipairs(preset) do setenv[#setenv + 1] = "    presetenv " .. kv[1] .. " " .. kv[2] end
+  if service then
+    -- HAProxy stops a non-root process from creating threads once it serves (RLIMIT_NPROC),
+    -- and the lease starts its thread and ZooKeeper's from a task: as the service's own user
+    -- (not root, which the limit does not bind) every lease start failed with out_of_memory
+    setenv[#setenv + 1] = "    insecure-fork-wanted"
+  end
   local derived_cfg = "# written from the Lua config (lua/snowflake/render.lua); do not edit\nglobal\n"
     .. table_concat(setenv, "\n") .. "\n"
   return { env = env, derived_cfg = derived_cfg, peers_cfg = peers_cfg, peers_acl = peers_acl }

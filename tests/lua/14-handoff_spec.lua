@@ -164,7 +164,7 @@ describe("snowflake.render", function()
       .. "    setenv SF_HOME /usr/share/edge-snowflake\n    setenv SF_LUA_CPATH /usr/share/edge-snowflake/lua\n"
       .. "    setenv SNOWFLAKE_CONFIG /etc/edge-snowflake/config.lua\n    setenv SF_BIND 0.0.0.0:8081\n"
       .. "    setenv SF_THREADS 3\n    setenv SF_LOG_TARGET /dev/log\n    setenv SF_SOCKET /run/x/a.sock\n"
-      .. "    presetenv SF_PEERS_ACL /run/x/peers.acl\n", files.derived_cfg)
+      .. "    presetenv SF_PEERS_ACL /run/x/peers.acl\n    insecure-fork-wanted\n", files.derived_cfg)
   end)
 
   it("as a service, refuses a path HAProxy would read as syntax", function()
