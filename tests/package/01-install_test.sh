@@ -65,6 +65,7 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+test_t0=$(($(now_ms) / 1000))
 step_t0=0
 step_begin() { step_t0=$(now_ms); }
 step_end() { local t=$(($(now_ms) - step_t0)); figure "step_$1_s" "$((t / 1000)).$(printf %03d $((t % 1000)))"; }
@@ -216,6 +217,40 @@ rc=$?
 [[ $rc == 1 && $out == *http.threads* ]] && ok "edge-snowflake check refuses a bad config, naming the key (exit 1: ${out%%$'\n'*})" ||
 	not_ok "edge-snowflake check refuses a bad config, naming the key (exit $rc: $out)"
 
+# the units as systemd reads them, inside the guest (where their binaries are): an unknown key
+# passes with exit 0 unless --recursive-errors=yes, so stderr must be empty too
+out=$(g systemd-analyze verify --recursive-errors=yes edge-snowflake.service edge-snowflake-health.service 2>&1)
+rc=$?
+[[ $rc == 0 && -z $out ]] && ok "systemd-analyze verify accepts both units" ||
+	not_ok "systemd-analyze verify accepts both units (exit $rc: $(tr '\n' ' ' <<<"$out" | cut -c1-300))"
+out=$(gsh 'edge-snowflake-keepalived --host p1 --iface eth0 --proxy p1=10.0.0.11 --proxy p2=10.0.0.12 \
+	--vip 10.0.0.100/24 --vip 10.0.0.101/24 --no-test --output /tmp/keepalived.conf' 2>&1)
+rc=$?
+[[ $rc == 0 ]] && g grep -q 'check_health.sh http://127.0.0.1:8080/health' /tmp/keepalived.conf &&
+	g grep -q 'file "/run/edge-snowflake-health/state"' /tmp/keepalived.conf &&
+	ok "edge-snowflake-keepalived writes a host's keepalived.conf (health URL from http.bind, the watcher's state file)" ||
+	not_ok "edge-snowflake-keepalived writes a host's keepalived.conf (exit $rc: $out)"
+
+# a bad config: a reload is refused (the service goes on), a start is refused naming the key
+g cp /etc/edge-snowflake/config.lua /tmp/config.lua.good
+g sed -i 's|^    -- threads = 2,.*|    threads = 0,|' /etc/edge-snowflake/config.lua
+master=$(g systemctl show -p MainPID --value edge-snowflake)
+g systemctl reload edge-snowflake >/dev/null 2>&1
+rc=$?
+[[ $rc != 0 && $(g systemctl is-active edge-snowflake) == active && $(g systemctl show -p MainPID --value edge-snowflake) == "$master" ]] &&
+	[[ $(http /id) == *' 200' ]] && ok "a reload with a bad config fails (exit $rc) and the service serves on with the config it has" ||
+	not_ok "a reload with a bad config fails (exit $rc) and the service serves on"
+g systemctl restart edge-snowflake >/dev/null 2>&1
+rc=$?
+why=$(g journalctl -u edge-snowflake --no-pager -n 20 -o cat | grep -m 1 'http.threads')
+[[ $rc != 0 && $(g systemctl is-active edge-snowflake) != active && -n $why ]] &&
+	ok "a start with a bad config is refused (exit $rc), the journal naming the key: $why" ||
+	not_ok "a start with a bad config is refused, naming the key (exit $rc, journal: ${why:-nothing about http.threads})"
+g cp /tmp/config.lua.good /etc/edge-snowflake/config.lua
+g systemctl reset-failed edge-snowflake >/dev/null 2>&1
+g systemctl start edge-snowflake
+wait_id 30 >/dev/null && ok "the good config back: the service starts again" || not_ok "the good config back: the service starts again"
+
 # ---- reload under load: every answer 200, IDs from the old and the new worker, no duplicate
 step_begin
 master=$(g systemctl show -p MainPID --value edge-snowflake)
@@ -337,4 +372,5 @@ else
 	nspawn_pid=
 fi
 step_end halt
+figure step_total_s "$(( $(now_ms) / 1000 - test_t0 ))"
 suite_done
