@@ -26,7 +26,7 @@ deb: deps ## build the Debian package into build/deb (debhelper; lintian's verdi
 	@mv -f $(DEB_OUT)/edge-snowflake_$(DEB_VERSION)_$(DEB_ARCH).deb $(DEB_OUT)/edge-snowflake_*.buildinfo \
 		$(DEB_OUT)/edge-snowflake_*.changes $(DEB_OUT)/ 2>/dev/null || true
 	@rm -rf $(DEB_OUT)/src
-	@lintian --no-tag-display-limit --info $(DEB_FILE) >$(DEB_OUT)/lintian.txt 2>&1 || true
+	@lintian --tag-display-limit 0 --info $(DEB_FILE) >$(DEB_OUT)/lintian.txt 2>&1 || true
 	@echo "deb: $(DEB_FILE)"
 	@echo "deb: lintian: $$(grep -c '^E:' $(DEB_OUT)/lintian.txt) errors, $$(grep -c '^W:' $(DEB_OUT)/lintian.txt) warnings (build/deb/lintian.txt)"
 

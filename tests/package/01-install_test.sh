@@ -9,7 +9,8 @@
 # Lua modules load in lua5.3, lua5.4 and HAProxy with no path setting; `edge-snowflake check`;
 # `systemctl reload` under load loses no request; `systemctl restart` replays nothing; `systemctl
 # stop` releases the lease at once (the worker node in ZooKeeper); an upgrade to a newer version
-# keeps the modified conffile and the marks; `apt-get purge` removes every file the package put.
+# (built here from the tree with one more changelog entry) keeps the modified conffile and the
+# marks; `apt-get purge` removes every file the package put.
 # Each step is timed (# figure step_<name>_s). Bounded: the whole test runs under `timeout`.
 #   DEB_FILE=build/deb/edge-snowflake_V_A.deb ZKCTL=build/tests/zkctl PKG_CACHE=build/package \
 #       tests/package/01-install_test.sh
@@ -41,6 +42,7 @@ work=$(mktemp -d /tmp/sf-pkg.XXXXXX) || fatal "a work directory"
 machine=sfpkg-$$
 nspawn_pid=
 guest_pid=
+v2_build_pid=
 
 # shellcheck disable=SC2317 # the EXIT trap runs it
 cleanup() {
@@ -58,6 +60,7 @@ cleanup() {
 		[[ -e $f ]] || continue
 		grep -qxF "$f" "$work/leftovers-before" 2>/dev/null || rm -rf "$f"
 	done
+	[[ -n $v2_build_pid ]] && kill -TERM -- "-$v2_build_pid" 2>/dev/null && wait "$v2_build_pid" 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -111,10 +114,20 @@ cp "$DEB_FILE" "$work/pkg/v1.deb"
 cp "$ZKCTL" "$work/pkg/zkctl"
 v1=$(dpkg-deb -f "$DEB_FILE" Version)
 v2=$v1+upgrade1
-# the newer version: the built package with its version bumped (the same files, so the upgrade
-# is dpkg's own path: maintainer scripts, conffile handling, unit restarts)
-dpkg-deb -R "$DEB_FILE" "$work/v2" && sed -i "s/^Version: .*/Version: $v2/" "$work/v2/DEBIAN/control" &&
-	dpkg-deb --root-owner-group -b "$work/v2" "$work/pkg/v2.deb" >/dev/null || fatal "a second package with version $v2"
+# the newer version: built from a copy of the tree whose debian/changelog has one more entry
+# (dpkg-buildpackage, as make deb does), in the background while the guest boots
+mkdir -p "$work/src-v2/edge-snowflake"
+(cd "$top" && git ls-files -z --cached --others --exclude-standard |
+	xargs -0 sh -c 'for f; do [ -f "$f" ] && printf "%s\0" "$f"; done' sh | tar -cf - --null -T -) |
+	tar -xf - -C "$work/src-v2/edge-snowflake" || fatal "a copy of the tree for version $v2"
+{
+	printf 'edge-snowflake (%s) bookworm; urgency=medium\n\n  * The package test'"'"'s upgrade.\n\n -- %s  %s\n\n' \
+		"$v2" "$(dpkg-parsechangelog -l "$top/debian/changelog" -S Maintainer)" "$(date -R)"
+	cat "$top/debian/changelog"
+} >"$work/src-v2/edge-snowflake/debian/changelog"
+setsid bash -c 'cd "$1" && dpkg-buildpackage -b -uc -us --no-pre-clean -j2 >"$2" 2>&1' v2-build \
+	"$work/src-v2/edge-snowflake" "$work/v2-build.log" </dev/null &
+v2_build_pid=$!
 LOADGEN=$(BUILD=$top/build bash -c ". '$top/tests/http/lib.sh' >/dev/null 2>&1; ht_build_loadgen" 2>/dev/null)
 [[ -x $LOADGEN ]] || { LOADGEN=$top/build/tests/http-loadgen; mkdir -p "$(dirname "$LOADGEN")";
 	cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -pthread "$top/tests/http/loadgen.c" -o "$LOADGEN" || fatal "loadgen builds"; }
@@ -142,7 +155,7 @@ EOF
 printf 'tickTime=500\ndataDir=/var/lib/zk-test\nclientPort=2181\nclientPortAddress=127.0.0.1\nforceSync=no\n' >"$work/pkg/zoo.cfg"
 binds=(--bind-ro="$work/pkg:/mnt/pkg" --bind-ro="$java_home" --bind-ro=/usr/share/java)
 [[ -n $java_conf ]] && binds+=(--bind-ro="$java_conf")
-ok "packages $v1 and $v2, zkctl, the load client, ZooKeeper's unit"
+ok "package $v1 ($v2 building), zkctl, the load client, ZooKeeper's unit"
 step_end prepare
 
 # ---- boot
@@ -314,6 +327,16 @@ check "the conffile is modified (limits.rate_per_10s = 90000)" g grep -q '^    r
 marks_before=$(g sh -c 'cd /var/lib/edge-snowflake && for f in *; do [ -f "$f" ] && printf "%s " "$f"; done')
 check "there are marks in /var/lib/edge-snowflake ($marks_before)" test -n "$marks_before"
 last=$(wait_id 10)
+wait "$v2_build_pid"
+rc=$?
+v2_build_pid=
+arch=$(dpkg-deb -f "$DEB_FILE" Architecture)
+if [[ $rc == 0 ]] && mv "$work/src-v2/edge-snowflake_${v2}_$arch.deb" "$work/pkg/v2.deb"; then
+	ok "version $v2 built from the tree with one more changelog entry"
+else
+	tail -20 "$work/v2-build.log" | sed 's/^/# /'
+	not_ok "version $v2 built from the tree with one more changelog entry (exit $rc)"
+fi
 if ! g env DEBIAN_FRONTEND=noninteractive dpkg -i /mnt/pkg/v2.deb >"$work/dpkg-u.log" 2>&1; then
 	sed 's/^/# /' "$work/dpkg-u.log" | tail -20
 	not_ok "dpkg -i upgrades $v1 to $v2"
