@@ -393,7 +393,7 @@ kill -TERM "$nspawn_pid"
 # usually 2-5 s; seen up to 33 s on a busy host: what it waits for is printed after 10 s
 for i in $(seq 1 600); do
 	kill -0 "$nspawn_pid" 2>/dev/null || break
-	((i == 100)) && diag "still halting after 10 s: $(g systemctl list-jobs --no-legend --plain 2>/dev/null | head -5 | tr '\n' ';')"
+	((i == 100)) && diag "still halting after 10 s: $(g systemctl list-jobs --no-legend --plain 2>/dev/null | head -5 | tr '\n' ';') console: $(tail -n 4 "$work/nspawn.log" | tr -d '\r' | tr '\n' ';')"
 	sleep 0.1
 done
 if kill -0 "$nspawn_pid" 2>/dev/null; then
