@@ -36,12 +36,14 @@ TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
 DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-busted lua-socket lua-dkjson lua-yaml \
                 libzookeeper-mt-dev zookeeper keepalived iproute2 wrk faketime socat curl prometheus \
-                pkg-config shellcheck lua-check clang libclang-rt-dev
+                pkg-config shellcheck lua-check clang libclang-rt-dev debhelper mmdebstrap systemd-container \
+                lintian
 
 RESULTS := $(BUILD)/results
 
 .PHONY: run install all core lua test test-c test-san test-tsan test-lua test-zk test-config test-http \
-        test-monitoring test-drills test-chaos test-fuzz fuzz drill chaos bench lint deps help clean
+        test-monitoring test-drills test-chaos test-fuzz fuzz test-package drill chaos bench lint deps help clean \
+        deb install-package
 .DEFAULT_GOAL := all
 
 all: core lua ## build the core library and the Lua modules into build/
@@ -60,7 +62,7 @@ $(CORE_A): $(CORE_OBJ)
 
 $(CORE_SO): $(CORE_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-soname,libsnowflake.so.0 -o $@ $^ $(LDLIBS_CORE)
+	$(CC) -shared -Wl,-soname,libsnowflake.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS_CORE)
 
 # Every binding source is compiled once per Lua version against that version's
 # headers (LUA_CFLAGS_<v>: pkg-config's, or set LUA_INCDIR_<v>=/path); the
@@ -78,7 +80,7 @@ $$(BUILD)/obj/lua$(1)/%.o: lua/%.c
 	$$(CC) $$(CFLAGS_ALL) -I core $$(LUA_CFLAGS_$(1)) -c $$< -o $$@
 $$(BUILD)/lua$(1)/snowflake/core.so: $$(LUA_OBJ_$(1)) $$(CORE_A)
 	@mkdir -p $$(@D)
-	$$(CC) -shared -Wl,--exclude-libs,ALL -o $$@ $$(LUA_OBJ_$(1)) $$(CORE_A) $$(LDLIBS_CORE)
+	$$(CC) -shared -Wl,--exclude-libs,ALL $$(LDFLAGS) -o $$@ $$(LUA_OBJ_$(1)) $$(CORE_A) $$(LDLIBS_CORE)
 endef
 $(foreach v,$(LUA_VERSIONS),$(eval $(call lua_version_rules,$(v))))
 
@@ -125,7 +127,7 @@ test: deps ## install what is missing, build, run every suite, print "N passed, 
 	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT) $(ZKCTL) $(CONNFLOOD) \
 		$(LUA_ASAN_SO) fuzz-build
 	@$(MAKE) --no-print-directory -k lint test-c test-san test-tsan test-lua test-fuzz test-config test-zk test-http \
-		test-monitoring test-drills test-chaos || true
+		test-monitoring test-drills test-chaos test-package || true
 	@tests/tools/summary.sh $(RESULTS)
 
 test-c: $(C_TESTS) ## C unit tests and the stress test (real clocks: on the TSC clock and without it)
@@ -232,6 +234,10 @@ install: all ## install the library, headers and Lua modules under $(DESTDIR)$(P
 		echo "installed Lua $$v modules under $(DESTDIR)$(PREFIX)"; \
 	done
 
+# ---- the Debian package (debian.mk: make deb, make test-package) ----------
+
+include debian.mk
+
 # ---- set-up --------------------------------------------------------------
 
 deps: ## install the missing Debian packages (idempotent; needs root)
@@ -253,5 +259,6 @@ help: ## list the targets
 clean: ## remove build/
 	rm -rf $(BUILD)
 
-# every object's and test program's dependency file (-MMD writes one beside each output)
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# every object's and test program's dependency file (-MMD writes one beside each output); not the
+# Debian roots of test-package under build/package (their /etc/*.d are directories)
+-include $(shell find $(BUILD) -path $(BUILD)/package -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -21,8 +21,8 @@ local function bool(default, runtime)
   return { kind = "boolean", default = default, runtime = runtime }
 end
 
-local function str(default, pattern, what)
-  return { kind = "string", default = default, pattern = pattern, what = what }
+local function str(default, pattern, what, valid)
+  return { kind = "string", default = default, pattern = pattern, what = what, valid = valid }
 end
 
 local function enum(values, default, runtime)
@@ -49,6 +49,16 @@ function M.split_peer(text)
   port = port and #port <= 5 and tonumber(port)
   if not addr or not ipv4(addr) or not port or port < 1 or port > 65535 then return nil end
   return addr, math.tointeger(port)
+end
+
+-- a log target HAProxy takes: stderr, a syslog socket path, or a.b.c.d:port
+local function log_target(text)
+  return text == "stderr" or (text:find("^/[%w%._%-/]+$") ~= nil and #text <= 107) or M.split_peer(text) ~= nil
+end
+
+-- a Unix socket's path fits sockaddr_un (108 bytes with the NUL)
+local function socket_path(text)
+  return #text <= 107
 end
 
 -- The schema. `runtime = true` marks the keys `snowflake set` may change
@@ -109,6 +119,16 @@ M.schema = {
     peers = { kind = "peers", default = {} },
     -- how often each peer's /health is checked
     peer_check_ms = int(50, 10000, 200),
+    -- what the service (the package's edge-snowflake command) derives HAProxy's
+    -- listener, threads, log and stats socket from; haproxy/run.sh takes them
+    -- from its own knobs (PORT, BIND_ADDR, THREADS, LOG_TARGET, RUN_DIR) instead
+    bind = str("127.0.0.1:8080", "^[%d%.]+:%d+$", "\"a.b.c.d:port\" (0.0.0.0: every address)",
+               function(text) return M.split_peer(text) ~= nil end),
+    threads = int(1, 64, 2),
+    log_target = str("stderr", "^[%w%._%-/:]+$", "stderr, an absolute socket path or \"a.b.c.d:port\"",
+                     log_target),
+    admin_socket = str("/run/edge-snowflake/admin.sock", "^/[%w%._%-/]+$",
+                       "an absolute path of at most 107 bytes (letters, digits, '.', '_', '-', '/')", socket_path),
   },
   limits = {
     rate_per_10s = int(1, 100000000, 100000),
@@ -167,7 +187,7 @@ local function check_value(name, spec, v)
     if type(v) ~= "string" or v == "" then
       return nil, string_format("%s must be a non-empty string, got %s", name, describe(v))
     end
-    if spec.pattern and not v:find(spec.pattern) then
+    if (spec.pattern and not v:find(spec.pattern)) or (spec.valid and not spec.valid(v)) then
       return nil, string_format("%s must be %s, got %s", name, spec.what or "well-formed", describe(v))
     end
   elseif kind == "enum" then

@@ -11,12 +11,20 @@
 --              line; HAProxy's `src -f` reads it), and which the rate limit
 --              does not count (their callers were counted where they called)
 --
---   local files = render.haproxy(cfg, default_node)
+-- As a service (the package's edge-snowflake command: no environment at all),
+-- derived.cfg also carries what haproxy/run.sh puts in HAProxy's environment:
+-- the listener, threads, log target and stats socket from the config
+-- (http.bind, http.threads, http.log_target, http.admin_socket), where the
+-- HAProxy files are (SF_HOME) and which config the Lua glue loads
+-- (SNOWFLAKE_CONFIG). SF_PEERS_ACL is a `presetenv`: `edge-snowflake check`
+-- points it at the file it checks, and the path it names never changes.
+--
+--   local files = render.haproxy(cfg, default_node[, service])
 --   lua5.3 -e 'require("snowflake.render").main(CONFIG, DIR, NODE)'   -- run.sh
 
 local config = require "snowflake.config"
 
-local ipairs, pairs, tostring = ipairs, pairs, tostring
+local ipairs, pairs, tostring, type, error, pcall = ipairs, pairs, tostring, type, error, pcall
 local string_format = string.format
 local table_concat, table_sort = table.concat, table.sort
 
@@ -29,10 +37,22 @@ local function sorted_names(peers)
   return names
 end
 
+-- the characters a path may hold in a setenv line (HAProxy would expand a $,
+-- split at a space or end at a quote)
+local function plain_path(what, path)
+  if type(path) ~= "string" or not path:find("^/[%w%._%-/+@]*$") then
+    error(string_format("render: %s must be an absolute path of letters, digits and ._-/+@, got %q",
+      what, tostring(path)), 0)
+  end
+  return path
+end
+
 -- cfg: a built config (config.build / config.load); default_node: the node
--- name when the config names none (run.sh: the host name). Returns
+-- name when the config names none (run.sh: the host name); service (optional):
+-- { home = dir of haproxy/ and lua/snowflake/haproxy.lua, config = the config's
+-- absolute path, run_dir = where peers.acl is served from }. Returns
 -- { env = { {name, value}, ... }, derived_cfg = text, peers_cfg = text, peers_acl = text }.
-function M.haproxy(cfg, default_node)
+function M.haproxy(cfg, default_node, service)
   local layout, http = cfg.layout, cfg.http
   local env = {
     { "SF_SEQ_DIV", tostring(1 << layout.sequence_bits) },
@@ -43,6 +63,20 @@ function M.haproxy(cfg, default_node)
   -- setenv left, so a name removed from the config must be replaced, not kept
   local node = http.node_name or cfg.lease.node_name or default_node
   if node then env[#env + 1] = { "SF_NODE", node } end
+  local preset = {}
+  if service then
+    local home = plain_path("the service's home", service.home)
+    env[#env + 1] = { "SF_HOME", home }
+    -- the glue's own directory, which holds no module: snowflake.core and
+    -- the modules come from Lua's default paths, where the package puts them
+    env[#env + 1] = { "SF_LUA_CPATH", home .. "/lua" }
+    env[#env + 1] = { "SNOWFLAKE_CONFIG", plain_path("the config's path", service.config) }
+    env[#env + 1] = { "SF_BIND", http.bind }
+    env[#env + 1] = { "SF_THREADS", tostring(http.threads) }
+    env[#env + 1] = { "SF_LOG_TARGET", http.log_target }
+    env[#env + 1] = { "SF_SOCKET", http.admin_socket }
+    preset[1] = { "SF_PEERS_ACL", plain_path("the run directory", service.run_dir) .. "/peers.acl" }
+  end
   local servers, sources = {}, {}
   for _, name in ipairs(sorted_names(http.peers)) do
     local addr = config.split_peer(http.peers[name])
@@ -56,6 +90,13 @@ function M.haproxy(cfg, default_node)
   local peers_acl = #sources > 0 and (table_concat(sources, "\n") .. "\n") or ""
   local setenv = {}
   for _, kv in ipairs(env) do setenv[#setenv + 1] = "    setenv " .. kv[1] .. " " .. kv[2] end
+  for _, kv in ipairs(preset) do setenv[#setenv + 1] = "    presetenv " .. kv[1] .. " " .. kv[2] end
+  if service then
+    -- HAProxy stops a non-root process from creating threads once it serves (RLIMIT_NPROC),
+    -- and the lease starts its thread and ZooKeeper's from a task: as the service's own user
+    -- (not root, which the limit does not bind) every lease start failed with out_of_memory
+    setenv[#setenv + 1] = "    insecure-fork-wanted"
+  end
   local derived_cfg = "# written from the Lua config (lua/snowflake/render.lua); do not edit\nglobal\n"
     .. table_concat(setenv, "\n") .. "\n"
   return { env = env, derived_cfg = derived_cfg, peers_cfg = peers_cfg, peers_acl = peers_acl }
@@ -78,15 +119,20 @@ end
 
 -- Loads the config at config_path, writes DIR/derived.cfg, DIR/peers.cfg and
 -- DIR/peers.acl, prints their paths as "NAME=path" lines; exits 1 with the
--- config's message (naming the key) when it is invalid. default_node: as for
--- M.haproxy.
-function M.main(config_path, dir, default_node)
+-- config's message (naming the key) when it is invalid. default_node, service:
+-- as for M.haproxy (service.config defaults to config_path).
+function M.main(config_path, dir, default_node, service)
   local cfg, err = config.load(config_path)
   if not cfg then
     io.stderr:write(err, "\n")
     os.exit(1)
   end
-  local files = M.haproxy(cfg, default_node ~= "" and default_node or nil)
+  if service and not service.config then service.config = config_path end
+  local rendered, files = pcall(M.haproxy, cfg, default_node ~= "" and default_node or nil, service)
+  if not rendered then
+    io.stderr:write(tostring(files), "\n")
+    os.exit(1)
+  end
   for _, f in ipairs({ { "derived.cfg", files.derived_cfg }, { "peers.cfg", files.peers_cfg },
                        { "peers.acl", files.peers_acl } }) do
     local ok, werr = write(dir .. "/" .. f[1], f[2])

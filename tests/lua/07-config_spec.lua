@@ -18,6 +18,17 @@ describe("snowflake.config", function()
     assert.are.equal("auto", cfg.clock.source)
   end)
 
+  it("gives the service's listener, threads, log and socket their defaults", function()
+    local cfg = assert(config.build({}))
+    assert.are.equal("127.0.0.1:8080", cfg.http.bind)
+    assert.are.equal(2, cfg.http.threads)
+    assert.are.equal("stderr", cfg.http.log_target)
+    assert.are.equal("/run/edge-snowflake/admin.sock", cfg.http.admin_socket)
+    cfg = assert(config.build({ http = { bind = "0.0.0.0:80", threads = 4, log_target = "/dev/log" } }))
+    assert.are.same({ "0.0.0.0:80", 4, "/dev/log" }, { cfg.http.bind, cfg.http.threads, cfg.http.log_target })
+    assert.are.equal("10.0.0.1:514", assert(config.build({ http = { log_target = "10.0.0.1:514" } })).http.log_target)
+  end)
+
   it("keeps what is given", function()
     local cfg = assert(config.build({ clock = { max_wait_ms = 5, borrow = true }, http = { max_batch = 10 } }))
     assert.are.equal(5, cfg.clock.max_wait_ms)
@@ -46,6 +57,16 @@ describe("snowflake.config", function()
     { { state = { dir = "relative/dir" } }, "state.dir must be an absolute path" },
     { { http = { max_batch = 0 } }, "http.max_batch must be an integer in 1..65536" },
     { { http = 5 }, "config section http must be a table" },
+    { { http = { bind = "8080" } }, "http.bind must be \"a.b.c.d:port\"" },
+    { { http = { bind = "127.0.0.1:0" } }, "http.bind must be \"a.b.c.d:port\"" },
+    { { http = { bind = "256.0.0.1:80" } }, "http.bind must be \"a.b.c.d:port\"" },
+    { { http = { bind = "localhost:8080" } }, "http.bind must be \"a.b.c.d:port\"" },
+    { { http = { threads = 0 } }, "http.threads must be an integer in 1..64" },
+    { { http = { log_target = "syslog" } }, "http.log_target must be stderr, an absolute socket path" },
+    { { http = { log_target = "10.0.0.1" } }, "http.log_target must be stderr, an absolute socket path" },
+    { { http = { admin_socket = "admin.sock" } }, "http.admin_socket must be an absolute path" },
+    { { http = { admin_socket = "/run/" .. string.rep("x", 110) } }, "http.admin_socket must be an absolute path of at most 107" },
+    { { http = { admin_socket = "/run/a b" } }, "http.admin_socket must be an absolute path" },
     { "nope", "config must be a table" },
   }
   for _, case in ipairs(cases) do
@@ -112,5 +133,47 @@ describe("snowflake.config", function()
     ok, err = config.parse_runtime("clock.max_wait_ms", "99999999999999999999")
     assert.is_nil(ok)
     assert.are.equal('clock.max_wait_ms must be an integer in 0..60000, got "99999999999999999999"', err)
+  end)
+
+  -- the package's /etc/edge-snowflake/config.lua (snowflake.conffile)
+  local function load_text(text)
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write(text)
+    f:close()
+    local cfg, err = config.load(path)
+    os.remove(path)
+    return cfg, err
+  end
+
+  it("writes the package's config file with every key, commented out, loading to the defaults", function()
+    local conffile = require "snowflake.conffile"
+    local text = conffile.text()
+    local defaults = assert(config.build({}))
+    assert.are.same(defaults, assert(load_text(text)))
+    local n = 0
+    for section, specs in pairs(config.schema) do
+      for key in pairs(specs) do
+        n = n + 1
+        assert.truthy(text:find("\n    %-%- " .. key .. " = [^\n]*%-%- [^\n]+\n"), section .. "." .. key)
+      end
+    end
+    -- every line uncommented: the values written are the defaults themselves
+    local uncommented, k = text:gsub("\n    %-%- ([%w_]+ = [^\n]-,)%s+%-%- [^\n]*", "\n    %1")
+    assert.are.equal(n, k)
+    assert.are.same(defaults, assert(load_text(uncommented)))
+    -- and a changed value there is seen (the test can fail)
+    local changed = uncommented:gsub("threads = 2,", "threads = 3,")
+    assert.are.equal(3, assert(load_text(changed)).http.threads)
+  end)
+
+  it("refuses to write a config file for a key it has no line for", function()
+    local conffile = require "snowflake.conffile"
+    local saved = conffile.doc["http.threads"]
+    conffile.doc["http.threads"] = nil
+    local ok, err = pcall(conffile.text)
+    conffile.doc["http.threads"] = saved
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("http.threads has no line", 1, true))
   end)
 end)

@@ -153,4 +153,26 @@ describe("snowflake.render", function()
     -- no node name in the config: the one run.sh gives (the host name), always set
     assert.are.same({ "SF_NODE", "host-a" }, files.env[4])
   end)
+
+  it("as a service, derives the listener, threads, log, socket and paths from the config", function()
+    local cfg = assert(config.build({ http = { bind = "0.0.0.0:8081", threads = 3, log_target = "/dev/log",
+                                               admin_socket = "/run/x/a.sock", node_name = "p9" } }))
+    local files = render.haproxy(cfg, "host-a", { home = "/usr/share/edge-snowflake",
+                                                  config = "/etc/edge-snowflake/config.lua", run_dir = "/run/x" })
+    assert.are.equal("# written from the Lua config (lua/snowflake/render.lua); do not edit\nglobal\n"
+      .. "    setenv SF_SEQ_DIV 4096\n    setenv SF_WORKER_MASK 1023\n    setenv SF_RATE 100000\n    setenv SF_NODE p9\n"
+      .. "    setenv SF_HOME /usr/share/edge-snowflake\n    setenv SF_LUA_CPATH /usr/share/edge-snowflake/lua\n"
+      .. "    setenv SNOWFLAKE_CONFIG /etc/edge-snowflake/config.lua\n    setenv SF_BIND 0.0.0.0:8081\n"
+      .. "    setenv SF_THREADS 3\n    setenv SF_LOG_TARGET /dev/log\n    setenv SF_SOCKET /run/x/a.sock\n"
+      .. "    presetenv SF_PEERS_ACL /run/x/peers.acl\n    insecure-fork-wanted\n", files.derived_cfg)
+  end)
+
+  it("as a service, refuses a path HAProxy would read as syntax", function()
+    local cfg = assert(config.build({}))
+    for _, bad in ipairs({ "relative.lua", "/etc/my config.lua", "/etc/$HOME.lua", '/etc/"q".lua' }) do
+      local ok, err = pcall(render.haproxy, cfg, "h", { home = "/usr/share/edge-snowflake", config = bad, run_dir = "/run/x" })
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("the config's path must be an absolute path", 1, true), err)
+    end
+  end)
 end)

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The package's commands from the tree (bin/, pointed at the tree's files by their developer
+# variables), on this host: `edge-snowflake check` passes the shipped config file (written by
+# snowflake.conffile) and a fleet's, refuses bad ones naming the key, refuses what `haproxy -c`
+# refuses; `derive` writes all three files or none; `health-url`; `edge-snowflake-keepalived`
+# writes a configuration `keepalived -t` accepts, and leaves the old one on a refusal.
+# (tests/package boots the installed package; this is the fast check of the same commands.)
+# shellcheck disable=SC2015 # ok and not_ok always succeed: "cond && ok || not_ok" is if-then-else
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/lib/suite.sh
+. "$top/tests/lib/suite.sh"
+work=$(mktemp -d /tmp/sf-pkgcmd.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+export EDGE_SNOWFLAKE_HOME=$top EDGE_SNOWFLAKE_RUN_DIR=$work/run LUA_PATH="$top/lua/?.lua;;"
+export LUA_CPATH="$top/build/lua5.3/?.so;;" EDGE_SNOWFLAKE_BIN=$top/bin/edge-snowflake
+es=$top/bin/edge-snowflake
+mkdir -p "$work/run"
+
+lua5.3 -e 'io.write(require("snowflake.conffile").text())' >"$work/config.lua" || fatal "the config file is written"
+out=$("$es" check "$work/config.lua" 2>&1)
+check "check passes the shipped config file ($out)" test $? = 0
+cat >"$work/fleet.lua" <<'EOF'
+return {
+  lease = { zk_hosts = "10.0.0.21:2181,10.0.0.22:2181,10.0.0.23:2181", root = "/snowflake/prod" },
+  http = { bind = "0.0.0.0:8080", threads = 4, log_target = "/dev/log",
+           peers = { p2 = "10.0.0.12:8080", p3 = "10.0.0.13:8080" } },
+}
+EOF
+check "check passes a fleet's config" bash -c "'$es' check '$work/fleet.lua' >/dev/null"
+
+# expect_refusal WHAT LUA_TEXT PATTERN: check exits 1 and says PATTERN
+expect_refusal() {
+	local what=$1 out rc
+	printf '%s\n' "$2" >"$work/bad.lua"
+	out=$("$es" check "$work/bad.lua" 2>&1)
+	rc=$?
+	[[ $rc == 1 && $out == *"$3"* ]] && ok "check refuses $what: ${out%%$'\n'*}" || not_ok "check refuses $what (exit $rc: $out)"
+}
+expect_refusal "an unknown key" 'return { http = { bnd = "0.0.0.0:8080" } }' "unknown config key http.bnd"
+expect_refusal "a bad listener" 'return { http = { bind = "0.0.0.0" } }' "http.bind must be"
+expect_refusal "a bad thread count" 'return { http = { threads = 65 } }' "http.threads must be an integer in 1..64"
+expect_refusal "a config that does not parse" 'return { http = {' "config $work/bad.lua"
+expect_refusal "a config that is not a table" 'return 5' "config must be a table"
+
+# what haproxy -c refuses: the tree's haproxy.cfg with one bad line (a copy of the tree's files)
+mkdir -p "$work/home/haproxy" "$work/home/lua/snowflake"
+cp -r "$top/haproxy/errors" "$work/home/haproxy/" && cp "$top/lua/snowflake/haproxy.lua" "$work/home/lua/snowflake/"
+# (the bad section before the peers' defaults, which must stay the last section)
+{ sed '/^defaults sf_peer_defaults/,$d' "$top/haproxy/haproxy.cfg"; printf 'frontend broken\n    no-such-keyword here\n';
+	sed -n '/^defaults sf_peer_defaults/,$p' "$top/haproxy/haproxy.cfg"; } >"$work/home/haproxy/haproxy.cfg"
+out=$(EDGE_SNOWFLAKE_HOME=$work/home "$es" check "$work/config.lua" 2>&1)
+rc=$?
+[[ $rc == 1 && $out == *"haproxy -c refused"* && $out == *no-such-keyword* ]] &&
+	ok "check refuses what haproxy -c refuses, with HAProxy's message" || not_ok "check refuses what haproxy -c refuses (exit $rc: $out)"
+
+# derive: all three files, then a bad config changes none of them
+cp "$work/fleet.lua" "$work/etc.lua"
+EDGE_SNOWFLAKE_CONFIG=$work/etc.lua "$es" derive
+check "derive writes derived.cfg, peers.cfg and peers.acl" test -s "$work/run/derived.cfg" -a -s "$work/run/peers.cfg" -a -s "$work/run/peers.acl"
+check "derived.cfg carries the listener and the config's path" \
+	grep -qx "    setenv SF_BIND 0.0.0.0:8080" "$work/run/derived.cfg"
+sum_before=$(cat "$work/run/derived.cfg" "$work/run/peers.cfg" "$work/run/peers.acl" | md5sum)
+echo 'return { http = { threads = 0 } }' >"$work/etc.lua"
+EDGE_SNOWFLAKE_CONFIG=$work/etc.lua "$es" derive 2>/dev/null
+rc=$?
+check "derive refuses a bad config (exit $rc) and leaves the served files as they were" \
+	test "$rc" = 1 -a "$(cat "$work/run/derived.cfg" "$work/run/peers.cfg" "$work/run/peers.acl" | md5sum)" = "$sum_before"
+check "reload without a master refuses (MAINPID unset)" bash -c "! MAINPID= '$es' reload 2>/dev/null"
+
+check "health-url follows http.bind (0.0.0.0 -> 127.0.0.1)" \
+	test "$(EDGE_SNOWFLAKE_CONFIG=$work/fleet.lua "$es" health-url)" = http://127.0.0.1:8080/health
+echo 'return { http = { bind = "10.0.0.11:9000" } }' >"$work/one.lua"
+check "health-url on a specific address" test "$(EDGE_SNOWFLAKE_CONFIG=$work/one.lua "$es" health-url)" = http://10.0.0.11:9000/health
+
+# edge-snowflake-keepalived: keepalived -t accepts what it writes; a refusal leaves the old file
+ka=$top/bin/edge-snowflake-keepalived
+if command -v keepalived >/dev/null 2>&1; then
+	# keepalived -t wants an interface that exists and is not loopback (nothing is sent: -t only reads)
+	iface=$(ip -o route show default 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n 1)
+	iface=${iface:-eth0}
+	args=(--host p1 --iface "$iface" --proxy p1=10.213.9.11 --proxy p2=10.213.9.12 --vip 10.213.9.100/24 --vip 10.213.9.101/24)
+	out=$(EDGE_SNOWFLAKE_CONFIG=$work/fleet.lua "$ka" "${args[@]}" --output "$work/ka/keepalived.conf" 2>&1)
+	rc=$?
+	[[ $rc == 0 && -s $work/ka/keepalived.conf ]] && ok "edge-snowflake-keepalived writes a config keepalived -t accepts" ||
+		not_ok "edge-snowflake-keepalived writes a config keepalived -t accepts (exit $rc: $out)"
+	check "it tracks the watcher's state file and checks the config's health URL" \
+		grep -q 'check_health.sh http://127.0.0.1:8080/health' "$work/ka/keepalived.conf"
+	sum_before=$(md5sum <"$work/ka/keepalived.conf")
+	EDGE_SNOWFLAKE_CONFIG=$work/fleet.lua "$ka" --host p9 --iface "$iface" --proxy p1=10.213.9.11 --proxy p2=10.213.9.12 \
+		--vip 10.213.9.100/24 --vip 10.213.9.101/24 --output "$work/ka/keepalived.conf" 2>/dev/null
+	rc=$?
+	check "a refused render (unknown --host, exit $rc) leaves the written file as it was" \
+		test "$rc" != 0 -a "$(md5sum <"$work/ka/keepalived.conf")" = "$sum_before"
+	check "the package's own options are refused" bash -c "! '$ka' --health-url http://x/ ${args[*]} --output '$work/ka/x.conf' 2>/dev/null"
+else
+	not_ok "keepalived is installed (make deps)"
+fi
+suite_done
