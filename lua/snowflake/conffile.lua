@@ -51,6 +51,8 @@ M.doc = {
   ["http.admin_socket"] = "the stats socket: snowflake status / set / park / quarantine (socat)",
   ["limits.rate_per_10s"] = "requests a caller's address may make in 10 s (then 429)",
   ["limits.retry_after_s"] = "the Retry-After of a 429 or 503",
+  ["limits.maxconn"] = "connections held at once (HAProxy's maxconn; past ~32000 raise the unit's LimitNOFILE)",
+  ["limits.conn_per_addr"] = "connections one caller address may hold at once (then closed at accept)",
 }
 
 local function sorted_keys(t)

@@ -133,6 +133,15 @@ M.schema = {
   limits = {
     rate_per_10s = int(1, 100000000, 100000),
     retry_after_s = int(1, 3600, 1, true),
+    -- connections HAProxy holds at once (the service's global maxconn; the
+    -- API's frontend takes 100 fewer, kept for the CLI and the peers'
+    -- checks), and at most per caller address (an idle flood sends no
+    -- request: the rate limit never sees it). The package's unit allows
+    -- 65536 fds, HAProxy needs ~2 a connection: past ~32000, raise
+    -- LimitNOFILE in a drop-in. haproxy/run.sh takes MAXCONN and
+    -- CONN_PER_ADDR instead.
+    maxconn = int(200, 1000000, 20000),
+    conn_per_addr = int(1, 1000000, 1000),
   },
 }
 

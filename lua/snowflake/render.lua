@@ -75,6 +75,9 @@ function M.haproxy(cfg, default_node, service)
     env[#env + 1] = { "SF_THREADS", tostring(http.threads) }
     env[#env + 1] = { "SF_LOG_TARGET", http.log_target }
     env[#env + 1] = { "SF_SOCKET", http.admin_socket }
+    env[#env + 1] = { "SF_MAXCONN", tostring(cfg.limits.maxconn) }
+    env[#env + 1] = { "SF_FRONTEND_MAXCONN", tostring(cfg.limits.maxconn - 100) }
+    env[#env + 1] = { "SF_CONN_PER_ADDR", tostring(cfg.limits.conn_per_addr) }
     preset[1] = { "SF_PEERS_ACL", plain_path("the run directory", service.run_dir) .. "/peers.acl" }
   end
   local servers, sources = {}, {}

@@ -61,6 +61,8 @@ EDGE_SNOWFLAKE_CONFIG=$work/etc.lua "$es" derive
 check "derive writes derived.cfg, peers.cfg and peers.acl" test -s "$work/run/derived.cfg" -a -s "$work/run/peers.cfg" -a -s "$work/run/peers.acl"
 check "derived.cfg carries the listener and the config's path" \
 	grep -qx "    setenv SF_BIND 0.0.0.0:8080" "$work/run/derived.cfg"
+check "derived.cfg carries the connection limits (limits.maxconn, limits.conn_per_addr)" \
+	grep -qzE "setenv SF_MAXCONN 20000.*setenv SF_FRONTEND_MAXCONN 19900.*setenv SF_CONN_PER_ADDR 1000" "$work/run/derived.cfg"
 sum_before=$(cat "$work/run/derived.cfg" "$work/run/peers.cfg" "$work/run/peers.acl" | md5sum)
 echo 'return { http = { threads = 0 } }' >"$work/etc.lua"
 EDGE_SNOWFLAKE_CONFIG=$work/etc.lua "$es" derive 2>/dev/null

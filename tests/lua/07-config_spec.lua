@@ -62,6 +62,8 @@ describe("snowflake.config", function()
     { { http = { bind = "256.0.0.1:80" } }, "http.bind must be \"a.b.c.d:port\"" },
     { { http = { bind = "localhost:8080" } }, "http.bind must be \"a.b.c.d:port\"" },
     { { http = { threads = 0 } }, "http.threads must be an integer in 1..64" },
+    { { limits = { maxconn = 199 } }, "limits.maxconn must be an integer in 200..1000000" },
+    { { limits = { conn_per_addr = 0 } }, "limits.conn_per_addr must be an integer in 1..1000000" },
     { { http = { log_target = "syslog" } }, "http.log_target must be stderr, an absolute socket path" },
     { { http = { log_target = "10.0.0.1" } }, "http.log_target must be stderr, an absolute socket path" },
     { { http = { admin_socket = "admin.sock" } }, "http.admin_socket must be an absolute path" },

@@ -156,7 +156,8 @@ describe("snowflake.render", function()
 
   it("as a service, derives the listener, threads, log, socket and paths from the config", function()
     local cfg = assert(config.build({ http = { bind = "0.0.0.0:8081", threads = 3, log_target = "/dev/log",
-                                               admin_socket = "/run/x/a.sock", node_name = "p9" } }))
+                                               admin_socket = "/run/x/a.sock", node_name = "p9" },
+                                      limits = { maxconn = 5000, conn_per_addr = 50 } }))
     local files = render.haproxy(cfg, "host-a", { home = "/usr/share/edge-snowflake",
                                                   config = "/etc/edge-snowflake/config.lua", run_dir = "/run/x" })
     assert.are.equal("# written from the Lua config (lua/snowflake/render.lua); do not edit\nglobal\n"
@@ -164,6 +165,7 @@ describe("snowflake.render", function()
       .. "    setenv SF_HOME /usr/share/edge-snowflake\n    setenv SF_LUA_CPATH /usr/share/edge-snowflake/lua\n"
       .. "    setenv SNOWFLAKE_CONFIG /etc/edge-snowflake/config.lua\n    setenv SF_BIND 0.0.0.0:8081\n"
       .. "    setenv SF_THREADS 3\n    setenv SF_LOG_TARGET /dev/log\n    setenv SF_SOCKET /run/x/a.sock\n"
+      .. "    setenv SF_MAXCONN 5000\n    setenv SF_FRONTEND_MAXCONN 4900\n    setenv SF_CONN_PER_ADDR 50\n"
       .. "    presetenv SF_PEERS_ACL /run/x/peers.acl\n    insecure-fork-wanted\n", files.derived_cfg)
   end)
 
