@@ -10,7 +10,7 @@ local config = require "snowflake.config"
 
 local ipairs, pairs, next, type, tostring, error = ipairs, pairs, next, type, tostring, error
 local string_format, string_rep = string.format, string.rep
-local table_concat, table_sort = table.concat, table.sort
+local table_concat = table.concat
 
 local M = {}
 
@@ -55,12 +55,7 @@ M.doc = {
   ["limits.conn_per_addr"] = "connections one caller address may hold at once (then closed at accept)",
 }
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table_sort(keys)
-  return keys
-end
+local sorted_keys = config.sorted_keys
 
 -- a default as Lua source
 local function literal(v)

@@ -145,12 +145,14 @@ M.schema = {
   },
 }
 
+-- a table's keys as strings, sorted: every listing (errors, the conffile, the peers) in one order
 local function sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = tostring(k) end
   table_sort(keys)
   return keys
 end
+M.sorted_keys = sorted_keys
 
 local function describe(v)
   if type(v) == "string" then return string_format("%q", v) end

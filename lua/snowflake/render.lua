@@ -24,18 +24,12 @@
 
 local config = require "snowflake.config"
 
-local ipairs, pairs, tostring, type, error, pcall = ipairs, pairs, tostring, type, error, pcall
+local ipairs, tostring, type, error, pcall = ipairs, tostring, type, error, pcall
 local string_format = string.format
-local table_concat, table_sort = table.concat, table.sort
+local table_concat = table.concat
 
 local M = {}
 
-local function sorted_names(peers)
-  local names = {}
-  for name in pairs(peers) do names[#names + 1] = name end
-  table_sort(names)
-  return names
-end
 
 -- the characters a path may hold in a setenv line (HAProxy would expand a $,
 -- split at a space or end at a quote)
@@ -81,7 +75,7 @@ function M.haproxy(cfg, default_node, service)
     preset[1] = { "SF_PEERS_ACL", plain_path("the run directory", service.run_dir) .. "/peers.acl" }
   end
   local servers, sources = {}, {}
-  for _, name in ipairs(sorted_names(http.peers)) do
+  for _, name in ipairs(config.sorted_keys(http.peers)) do
     local addr = config.split_peer(http.peers[name])
     servers[#servers + 1] = string_format("    server %s %s check inter %dms", name, http.peers[name],
       http.peer_check_ms)
