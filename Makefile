@@ -43,7 +43,7 @@ RESULTS := $(BUILD)/results
 
 .PHONY: run install all core lua test test-c test-san test-tsan test-lua test-zk test-config test-http \
         test-monitoring test-drills test-chaos test-fuzz fuzz test-package drill chaos bench lint deps help clean \
-        deb install-package
+        deb install-package package-prep test-package-built
 .DEFAULT_GOAL := all
 
 all: core lua ## build the core library and the Lua modules into build/
@@ -126,8 +126,9 @@ test: deps ## install what is missing, build, run every suite, print "N passed, 
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT) $(ZKCTL) $(CONNFLOOD) \
 		$(LUA_ASAN_SO) fuzz-build
+	@setsid $(MAKE) --no-print-directory package-prep >$(RESULTS)/package-prep.log 2>&1 </dev/null &
 	@$(MAKE) --no-print-directory -k lint test-c test-san test-tsan test-lua test-fuzz test-config test-zk test-http \
-		test-monitoring test-drills test-chaos test-package || true
+		test-monitoring test-drills test-chaos test-package-built || true
 	@tests/tools/summary.sh $(RESULTS)
 
 test-c: $(C_TESTS) ## C unit tests and the stress test (real clocks: on the TSC clock and without it)

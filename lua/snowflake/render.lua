@@ -41,11 +41,34 @@ local function plain_path(what, path)
   return path
 end
 
+-- HAProxy wants ~2 fds a connection (a client and a server side) and sets its
+-- own RLIMIT_NOFILE from maxconn, refusing to start (strict-limits, 2.6's
+-- default) when the hard limit is lower: a container, or a host whose limit an
+-- operator lowered. Below 2 x maxconn + 100 the service runs with the limit
+-- there is (ulimit-n, no strict-limits) and a maxconn FD_RESERVE below it:
+-- /id and the Lua service answer in HAProxy, one fd a connection; a server
+-- side exists only for a handoff to a peer, and those are shared. Returns
+-- maxconn, and the ulimit-n to set with a note saying so when it had to fit.
+-- (haproxy/run.sh does the same for MAXCONN.)
+local FD_RESERVE = 2000
+function M.fit_connections(maxconn, fd_limit)
+  if not fd_limit or fd_limit >= 2 * maxconn + 100 then return maxconn end
+  local fitted = math.min(maxconn, fd_limit - FD_RESERVE)
+  if fitted < 200 then
+    error(string_format("the fd limit (%d) leaves room for %d connections (limits.maxconn %d): "
+      .. "raise LimitNOFILE (the unit's, or the container's hard limit)", fd_limit, fitted, maxconn), 0)
+  end
+  return fitted, fd_limit, string_format("the fd limit %d is below 2 x limits.maxconn (%d) + 100: "
+    .. "maxconn %d, ulimit-n %d", fd_limit, maxconn, fitted, fd_limit)
+end
+
 -- cfg: a built config (config.build / config.load); default_node: the node
 -- name when the config names none (run.sh: the host name); service (optional):
 -- { home = dir of haproxy/ and lua/snowflake/haproxy.lua, config = the config's
--- absolute path, run_dir = where peers.acl is served from }. Returns
--- { env = { {name, value}, ... }, derived_cfg = text, peers_cfg = text, peers_acl = text }.
+-- absolute path, run_dir = where peers.acl is served from, fd_limit = the hard
+-- RLIMIT_NOFILE HAProxy will have, nil for none }. Returns { env = { {name,
+-- value}, ... }, derived_cfg = text, peers_cfg = text, peers_acl = text,
+-- note = what had to be fitted, or nil }.
 function M.haproxy(cfg, default_node, service)
   local layout, http = cfg.layout, cfg.http
   local env = {
@@ -57,7 +80,7 @@ function M.haproxy(cfg, default_node, service)
   -- setenv left, so a name removed from the config must be replaced, not kept
   local node = http.node_name or cfg.lease.node_name or default_node
   if node then env[#env + 1] = { "SF_NODE", node } end
-  local preset = {}
+  local preset, note = {}, nil
   if service then
     local home = plain_path("the service's home", service.home)
     env[#env + 1] = { "SF_HOME", home }
@@ -69,8 +92,11 @@ function M.haproxy(cfg, default_node, service)
     env[#env + 1] = { "SF_THREADS", tostring(http.threads) }
     env[#env + 1] = { "SF_LOG_TARGET", http.log_target }
     env[#env + 1] = { "SF_SOCKET", http.admin_socket }
-    env[#env + 1] = { "SF_MAXCONN", tostring(cfg.limits.maxconn) }
-    env[#env + 1] = { "SF_FRONTEND_MAXCONN", tostring(cfg.limits.maxconn - 100) }
+    local maxconn, ulimit_n
+    maxconn, ulimit_n, note = M.fit_connections(cfg.limits.maxconn, service.fd_limit)
+    env[#env + 1] = { "SF_MAXCONN", tostring(maxconn) }
+    env[#env + 1] = { "SF_FRONTEND_MAXCONN", tostring(maxconn - 100) }
+    if ulimit_n then env[#env + 1] = { "SF_ULIMIT_N", tostring(ulimit_n) } end
     env[#env + 1] = { "SF_CONN_PER_ADDR", tostring(cfg.limits.conn_per_addr) }
     preset[1] = { "SF_PEERS_ACL", plain_path("the run directory", service.run_dir) .. "/peers.acl" }
   end
@@ -96,7 +122,7 @@ function M.haproxy(cfg, default_node, service)
   end
   local derived_cfg = "# written from the Lua config (lua/snowflake/render.lua); do not edit\nglobal\n"
     .. table_concat(setenv, "\n") .. "\n"
-  return { env = env, derived_cfg = derived_cfg, peers_cfg = peers_cfg, peers_acl = peers_acl }
+  return { env = env, derived_cfg = derived_cfg, peers_cfg = peers_cfg, peers_acl = peers_acl, note = note }
 end
 
 -- a file whole or not at all (a cut-off address in peers.acl would trust
@@ -130,6 +156,7 @@ function M.main(config_path, dir, default_node, service)
     io.stderr:write(tostring(files), "\n")
     os.exit(1)
   end
+  if files.note then io.stderr:write("edge-snowflake: ", files.note, "\n") end
   for _, f in ipairs({ { "derived.cfg", files.derived_cfg }, { "peers.cfg", files.peers_cfg },
                        { "peers.acl", files.peers_acl } }) do
     local ok, werr = write(dir .. "/" .. f[1], f[2])

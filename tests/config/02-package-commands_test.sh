@@ -61,8 +61,13 @@ EDGE_SNOWFLAKE_CONFIG=$work/etc.lua "$es" derive
 check "derive writes derived.cfg, peers.cfg and peers.acl" test -s "$work/run/derived.cfg" -a -s "$work/run/peers.cfg" -a -s "$work/run/peers.acl"
 check "derived.cfg carries the listener and the config's path" \
 	grep -qx "    setenv SF_BIND 0.0.0.0:8080" "$work/run/derived.cfg"
-check "derived.cfg carries the connection limits (limits.maxconn, limits.conn_per_addr)" \
-	grep -qzE "setenv SF_MAXCONN 20000.*setenv SF_FRONTEND_MAXCONN 19900.*setenv SF_CONN_PER_ADDR 1000" "$work/run/derived.cfg"
+# limits.maxconn 20000, fitted below a hard fd limit under 40,100 (this shell's is the service's)
+fd_hard=$(ulimit -Hn) want_maxconn=20000 want_ulimit=
+if [ "$fd_hard" != unlimited ] && [ "$fd_hard" -lt 40100 ]; then
+	want_maxconn=$((fd_hard - 2000)) want_ulimit="setenv SF_ULIMIT_N $fd_hard"
+fi
+check "derived.cfg carries the connection limits (limits.maxconn $want_maxconn for fd limit $fd_hard, limits.conn_per_addr)" \
+	grep -qzE "setenv SF_MAXCONN $want_maxconn.*setenv SF_FRONTEND_MAXCONN $((want_maxconn - 100)).*$want_ulimit.*setenv SF_CONN_PER_ADDR 1000" "$work/run/derived.cfg"
 sum_before=$(cat "$work/run/derived.cfg" "$work/run/peers.cfg" "$work/run/peers.acl" | md5sum)
 echo 'return { http = { threads = 0 } }' >"$work/etc.lua"
 EDGE_SNOWFLAKE_CONFIG=$work/etc.lua "$es" derive 2>/dev/null

@@ -169,6 +169,25 @@ describe("snowflake.render", function()
       .. "    presetenv SF_PEERS_ACL /run/x/peers.acl\n    insecure-fork-wanted\n", files.derived_cfg)
   end)
 
+  it("as a service, fits maxconn to an fd limit below 2 x maxconn + 100, and says so", function()
+    local cfg = assert(config.build({ limits = { maxconn = 20000 } }))
+    local svc = { home = "/usr/share/edge-snowflake", config = "/etc/edge-snowflake/config.lua", run_dir = "/run/x" }
+    svc.fd_limit = 65536
+    local roomy = render.haproxy(cfg, "h", svc)
+    assert.truthy(roomy.derived_cfg:find("setenv SF_MAXCONN 20000\n    setenv SF_FRONTEND_MAXCONN 19900\n", 1, true))
+    assert.is_nil(roomy.derived_cfg:find("SF_ULIMIT_N", 1, true))
+    assert.is_nil(roomy.note)
+    svc.fd_limit = 20000
+    local tight = render.haproxy(cfg, "h", svc)
+    assert.truthy(tight.derived_cfg:find("setenv SF_MAXCONN 18000\n    setenv SF_FRONTEND_MAXCONN 17900\n", 1, true))
+    assert.truthy(tight.derived_cfg:find("setenv SF_ULIMIT_N 20000\n", 1, true))
+    assert.truthy(tight.note:find("maxconn 18000, ulimit-n 20000", 1, true), tight.note)
+    svc.fd_limit = 2100
+    local ok, err = pcall(render.haproxy, cfg, "h", svc)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("raise LimitNOFILE", 1, true), err)
+  end)
+
   it("as a service, refuses a path HAProxy would read as syntax", function()
     local cfg = assert(config.build({}))
     for _, bad in ipairs({ "relative.lua", "/etc/my config.lua", "/etc/$HOME.lua", '/etc/"q".lua' }) do

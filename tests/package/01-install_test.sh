@@ -36,12 +36,6 @@ done
 out=$(lintian --tag-display-limit 0 "$DEB_FILE" 2>&1 | grep -E '^[EW]: ')
 check "lintian finds no error and no warning in $(basename "$DEB_FILE")${out:+ ($(tr '\n' ' ' <<<"$out"))}" test -z "$out"
 
-# the root's packages: systemd to boot, the package's dependencies (installed before boot: the
-# guest has no network), lua5.4 for the check that the 5.4 modules load
-ROOT_PACKAGES=systemd,systemd-sysv,dbus,haproxy,libzookeeper-mt2,lua5.3,lua5.4,curl
-mirror=${PKG_MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)}
-mirror=${mirror:-http://deb.debian.org/debian}
-root=$PKG_CACHE/root-bookworm
 work=$(mktemp -d /tmp/sf-pkg.XXXXXX) || fatal "a work directory"
 machine=sfpkg-$$
 nspawn_pid=
@@ -93,21 +87,10 @@ wait_id() {
 }
 zk() { g /mnt/pkg/zkctl -w 3000 127.0.0.1:2181 "$@"; }
 
-# ---- the root (once; reused while its package list is the same)
+# ---- the root (tests/package/root.sh: once, reused while its package list is the same; make test
+# builds it in the background while the unit suites run)
 step_begin
-if [[ ! -f $root/.sf-packages || $(<"$root/.sf-packages") != "$ROOT_PACKAGES" ]]; then
-	diag "building the bookworm root in $root ($ROOT_PACKAGES) from $mirror"
-	rm -rf "$root" "$root.tmp"
-	mkdir -p "$PKG_CACHE"
-	if ! mmdebstrap --quiet --variant=minbase --include="$ROOT_PACKAGES" bookworm "$root.tmp" "$mirror" \
-		>"$work/mmdebstrap.log" 2>&1; then
-		sed 's/^/# /' "$work/mmdebstrap.log" | tail -20
-		rm -rf "$root.tmp"
-		fatal "mmdebstrap builds a bookworm root"
-	fi
-	echo "$ROOT_PACKAGES" >"$root.tmp/.sf-packages"
-	mv "$root.tmp" "$root"
-fi
+root=$("$top/tests/package/root.sh" "$PKG_CACHE" 2> >(sed 's/^/# /' >&2)) || fatal "mmdebstrap builds a bookworm root"
 ok "a clean bookworm minbase root ($(du -sm "$root" | cut -f1) MB)"
 step_end root
 
