@@ -124,7 +124,7 @@ $(LUA_ASAN_SO): $(LUA_SRC) $(wildcard lua/*.h) $(CORE_SRC) $(CORE_HDR)
 
 test: deps ## install what is missing, build, run every suite, print "N passed, N failed"
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	@$(MAKE) --no-print-directory all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT) $(ZKCTL) $(CONNFLOOD) \
+	@$(MAKE) --no-print-directory -j2 all $(C_TESTS) $(C_TESTS_SAN) $(STRESS_TSAN) $(CLAIMANT) $(ZKCTL) $(CONNFLOOD) \
 		$(LUA_ASAN_SO) fuzz-build
 	@setsid $(MAKE) --no-print-directory package-prep >$(RESULTS)/package-prep.log 2>&1 </dev/null &
 	@$(MAKE) --no-print-directory -k lint test-c test-san test-tsan test-lua test-fuzz test-config test-zk test-http \
