@@ -7,7 +7,7 @@
 
 FUZZ_CC           ?= clang
 FUZZ_SECONDS      ?= 60
-FUZZ_TEST_SECONDS ?= 3
+FUZZ_TEST_SECONDS ?= 2
 # make test's seed: the same Lua cases every run (libFuzzer's mutations still vary with time)
 FUZZ_TEST_SEED    ?= 1
 FUZZ_DIR          := $(BUILD)/fuzz
@@ -40,6 +40,6 @@ fuzz: deps fuzz-build ## every fuzz target for FUZZ_SECONDS (60) each: "FUZZ <ta
 	@$(FUZZ_RUN) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_OUTPUT=fuzz $(if $(FUZZ_SEED),FUZZ_SEED=$(FUZZ_SEED)) \
 		tests/fuzz/run.sh
 
-test-fuzz: fuzz-build ## every fuzz target for FUZZ_TEST_SECONDS (3) each, as checks
+test-fuzz: fuzz-build ## every fuzz target for FUZZ_TEST_SECONDS (2) each, as checks
 	@$(FUZZ_RUN) FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) FUZZ_OUTPUT=tap FUZZ_SEED=$(FUZZ_TEST_SEED) \
 		tests/tools/run-c.sh $(RESULTS)/fuzz tests/fuzz/run.sh
