@@ -17,9 +17,20 @@ exec 9>"$cache/root.lock"
 flock 9 || exit 1
 if [[ ! -f $root/.sf-packages || $(<"$root/.sf-packages") != "$ROOT_PACKAGES" ]]; then
 	echo "root.sh: building the bookworm root in $root ($ROOT_PACKAGES) from $mirror" >&2
-	rm -rf "$root" "$root.tmp"
-	if ! mmdebstrap --quiet --variant=minbase --include="$ROOT_PACKAGES" bookworm "$root.tmp" "$mirror" \
-		>"$cache/mmdebstrap.log" 2>&1; then
+	rm -rf "$root"
+	# three tries: a download from the mirror can fail on its own (seen once: "apt download failed")
+	built=0
+	for try in 1 2 3; do
+		rm -rf "$root.tmp"
+		if mmdebstrap --quiet --variant=minbase --include="$ROOT_PACKAGES" bookworm "$root.tmp" "$mirror" \
+			>"$cache/mmdebstrap.log" 2>&1; then
+			built=1
+			break
+		fi
+		echo "root.sh: mmdebstrap failed (try $try of 3): $(grep -m 1 '^E:' "$cache/mmdebstrap.log" | cut -c1-160)" >&2
+		sleep $((try * 5))
+	done
+	if [ "$built" != 1 ]; then
 		tail -20 "$cache/mmdebstrap.log" >&2
 		rm -rf "$root.tmp"
 		echo "root.sh: mmdebstrap could not build the bookworm root" >&2
