@@ -58,13 +58,12 @@ PKG_TESTS := $(sort $(wildcard tests/package/*_test.sh))
 PKG_CACHE := $(abspath $(BUILD))/package
 # held while the package and the root are built (package-prep); the install test waits for it
 PKG_PREP_LOCK := $(PKG_CACHE)/prep.lock
-# held while make test runs the install test in the background
-PKG_BG_LOCK := $(PKG_CACHE)/background.lock
 test-package: deb $(ZKCTL) ## install the .deb into a booted Debian 12 root (systemd-nspawn) and check the units
 	@$(MAKE) --no-print-directory test-package-built
 
-# make test runs this and then test-package-built in the background (its own session, log in
-# $(RESULTS)/package-bg.log) right after the build, while the unit suites run.
+# make test starts this in the background (its own session, log in $(RESULTS)/package-prep.log)
+# right after the build, so the .deb and the root (~80 s, mostly dpkg and the mirror) are made
+# while the unit suites run; test-package-built then waits for it and finds them made.
 package-prep:
 	@mkdir -p $(PKG_CACHE)
 	@flock $(PKG_PREP_LOCK) sh -c '$(MAKE) --no-print-directory deb && tests/package/root.sh $(PKG_CACHE) >/dev/null'
