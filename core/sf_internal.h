@@ -33,7 +33,7 @@ void sf_gen_position(const sf_gen *gen, int64_t *unix_ms, uint32_t *seq);
 
 /* The whole of a mark file's bytes: "sfhwm1 <digits>\n", the value within
  * int64_t. Returns SF_OK (and *mark) or SF_E_STATE_CORRUPT. Here for the
- * fuzz target (tests/fuzz/fuzz_hwm_file.c). */
+ * mark file's fuzz target: it is read from outside bytes. */
 int sf_hwm_parse(const char *text, size_t len, int64_t *mark);
 /* What sf_hwm_store writes for mark (snprintf's return). */
 int sf_hwm_format(char *buf, size_t size, int64_t mark);

@@ -2,7 +2,7 @@
 -- written from the schema (snowflake.config) so that it cannot drift from it:
 -- every key, commented out, at its default, with one line saying what it is.
 -- Loaded as it is, it gives config.build({}); with every key uncommented, too
--- (tests/lua/07-config_spec.lua checks both).
+-- (the config specs check both).
 --
 --   lua5.3 -e 'io.write(require("snowflake.conffile").text())' >config.lua   -- debian/rules
 
