@@ -587,13 +587,28 @@ notify_time() {
 	awk -v s="$2" -v inst="sf_vip_$3" -v after="${4:-0}" '$6 == s && $5 == inst && $2 >= after { print $2; exit }' \
 		"$T/$1/vrrp-notify.log" 2>/dev/null
 }
-# vip_moves OWNER [AFTER_WALL_MS]: how many times OWNER's VIP got a new master (MASTER lines on
-# any host, after the given time)
-vip_moves() {
+# vip_moves OWNER [AFTER_WALL_MS]: how many times OWNER's VIP got a new master after the given
+# time (MASTER lines on any host, in time order). When the master gives up, every backup's timer
+# runs out within ~advert_int (0.1 s): on a busy host a lower-priority backup can win by a few
+# ms and hand over to the higher one at its next advert. MASTER lines within ELECTION_MS of the
+# previous one are that one election settling, not another move (vip_contests counts them).
+VIP_ELECTION_MS=${VIP_ELECTION_MS:-300}
+vip_notify_lines() {
 	local p
 	for p in "${DR_PROXIES[@]}"; do cat "$T/$p/vrrp-notify.log" 2>/dev/null; done |
-		awk -v inst="sf_vip_$1" -v after="${2:-0}" '$6 == "MASTER" && $5 == inst && $2 >= after { n++ } END { print n + 0 }'
+		awk -v inst="sf_vip_$1" -v after="${2:-0}" '$6 == "MASTER" && $5 == inst && $2 >= after' | sort -k2,2n
 }
+vip_moves() {
+	vip_notify_lines "$@" | awk -v w="$VIP_ELECTION_MS" '!n || $2 - last > w { n++ } { last = $2 } END { print n + 0 }'
+}
+# vip_contests OWNER [AFTER_WALL_MS]: elections a lower-priority backup won for a moment
+vip_contests() {
+	vip_notify_lines "$@" | awk -v w="$VIP_ELECTION_MS" 'n && $2 - last <= w { c++ } { n++; last = $2 } END { print c + 0 }'
+}
+# vip_moves_reach OWNER AFTER_WALL_MS N: the notify logs show at least N moves. keepalived runs
+# the notify hook in a process of its own after it has added the address, so on a loaded host
+# the line can land a little after the address is seen: wait for the line, not for the address.
+vip_moves_reach() { (($(vip_moves "$1" "$2") >= $3)); }
 
 # dr_stable: the fleet at rest: every VIP on its owner, every watcher up, every proxy's peers UP
 dr_stable() {
