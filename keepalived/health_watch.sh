@@ -36,12 +36,16 @@
 # VIP away for the hold-down: restart it only with its node.) The drills pass short values.
 #
 # The file is written only on a change, atomically (temporary file + rename). It starts at 1: a
-# node is down until it has shown it can mint. LOG_FILE gets one line per change, with the reason:
+# node is down until it has shown it can mint. It ends at 1 too: a watcher stopped (SIGTERM, INT,
+# HUP) writes 1 before it exits, since nothing vouches for the node once it is gone. That is what
+# a planned stop needs: systemd stops the watcher before the service it is bound to, and a file
+# left at 0 would keep the VIP on a node about to refuse, until the vrrp_script's next run. LOG_FILE gets one line per change, with the reason:
 #   <RFC 3339 UTC ms> <unix ms> start url=... hold_down_ms=... flap_hold_down_ms=... flap_window_s=...
 #   <RFC 3339 UTC ms> <unix ms> down code=<code> <body or reason>[; hold-down cancelled after X
 #       of Y ms]; <n> down(s) in the last <W> s
 #   <RFC 3339 UTC ms> <unix ms> hold-down <MS> ms started: code=200, <reason>
 #   <RFC 3339 UTC ms> <unix ms> up code=200 after a hold-down of <MS> ms (<n> good checks in a row)
+#   <RFC 3339 UTC ms> <unix ms> stop signal=<TERM|INT|HUP> state=down
 #   <RFC 3339 UTC ms> <unix ms> starting code=503 starting_ms=<N>: ... (a reload's new worker:
 #       still up, for SF_WATCH_START_GRACE_MS at most)
 # where the hold-down reason is "first up since the watcher started", "1 down in the last 60 s"
@@ -139,6 +143,14 @@ plural() { (($1 == 1)) && echo "$1 $2" || echo "$1 ${2}s"; }
 # phase: down (failing, or not yet answered), hold (answering 200, waiting out hold_len since
 # hold_t0), up. started: whether the node was ever up since the watcher started.
 phase=down started=0 hold_t0=0 hold_len=0 ok_run=0 fail_run=0 silent_run=0 t0=0 t1=0 mono=0 starting=0 starting_t0=0
+stop() {
+	put 1
+	say "stop signal=$1 state=down"
+	exit 0
+}
+trap 'stop TERM' TERM
+trap 'stop INT' INT
+trap 'stop HUP' HUP
 put 1
 say "start url=$url state=down hold_down_ms=$hold_ms flap_hold_down_ms=$flap_hold_ms flap_window_s=$flap_window_s interval_ms=$interval_ms timeout_s=$timeout_s"
 while :; do

@@ -469,6 +469,10 @@ expect_down "options: a failure 1.3 s after the first" "$hw_log" "$hw_state"
 set_code 200
 expect_up "options: two downs more than the 1 s window apart are no flap" "$hw_log" "$hw_state" 300 "1 down in the last 1 s"
 proc_stop "$OWN_PID" 2000
+# stopped while up: nothing vouches for the node any more
+check "a watcher stopped with SIGTERM leaves the state file at 1 (down)" test "$(cat "$hw_state")" = 1
+check "... and says so in its log: $(tail -n 1 "$hw_log" | cut -d ' ' -f 3-)" \
+	bash -c "tail -n 1 '$hw_log' | grep -q ' stop signal=TERM state=down$'"
 
 # Watcher C: a node that was up and answers 503 "starting_ms" (a reload's new worker) stays up for
 # the start grace (800 ms here), then goes down like any refusing node; the VRRP check script

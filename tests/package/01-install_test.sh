@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The Debian package on a booted Debian 12: build/deb's .deb installed into a clean bookworm
 # minbase root (mmdebstrap, cached under PKG_CACHE) booted with systemd-nspawn --boot --ephemeral
-# --private-network (the flags and traps of ../shared/PACKAGING-NOTES.md). The package's
-# dependencies are in the root before boot (the guest has no network); ZooKeeper runs inside the
+# (the flags and traps of ../shared/PACKAGING-NOTES.md) in a network namespace of its own: eth0
+# (10.0.0.11/24, a veth whose other end leads nowhere) and loopback. The package's dependencies
+# are in the root before boot (the guest reaches no mirror); ZooKeeper runs inside the
 # guest as a unit this test writes, from the host's Debian zookeeper package (its jars and JVM
 # bind-mounted read-only: the root stays small and is built in about a minute).
 # Checks: both units enabled and active beside Debian's haproxy.service; GET /id answers; the
 # Lua modules load in lua5.3, lua5.4 and HAProxy with no path setting; `edge-snowflake check`;
+# keepalived (Debian's) runs the configuration edge-snowflake-keepalived writes: the lone proxy
+# takes every VIP, and stopping the service lowers its priority;
 # `systemctl reload` under load loses no request; `systemctl restart` replays nothing; `systemctl
 # stop` releases the lease at once (the worker node in ZooKeeper); an upgrade to a newer version
 # (built here from the tree with one more changelog entry) keeps the modified conffile and the
@@ -38,6 +41,7 @@ check "lintian finds no error and no warning in $(basename "$DEB_FILE")${out:+ (
 
 work=$(mktemp -d /tmp/sf-pkg.XXXXXX) || fatal "a work directory"
 machine=sfpkg-$$
+netns=
 nspawn_pid=
 guest_pid=
 v2_build_pid=
@@ -59,6 +63,7 @@ cleanup() {
 		grep -qxF "$f" "$work/leftovers-before" 2>/dev/null || rm -rf "$f"
 	done
 	[[ -n $v2_build_pid ]] && kill -TERM -- "-$v2_build_pid" 2>/dev/null && wait "$v2_build_pid" 2>/dev/null
+	[[ -n $netns ]] && ip netns del "$netns" 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -148,8 +153,17 @@ step_end prepare
 # ---- boot
 step_begin
 for f in "$PKG_CACHE"/.#machine.* "$PKG_CACHE"/.#.#machine.*; do [[ -e $f ]] && echo "$f"; done >"$work/leftovers-before"
+# the guest's network: a namespace this test makes (nspawn's --private-network gives loopback
+# only, and keepalived needs an interface with an address for its VIPs). nspawn grants
+# CAP_NET_ADMIN with --private-network, not with a namespace path: keepalived adds the VIPs with it
+ip netns add "$machine" || fatal "a network namespace for the guest"
+netns=$machine
+ip -n "$netns" link set lo up &&
+	ip -n "$netns" link add eth0 type veth peer name lan0 &&
+	ip -n "$netns" addr add 10.0.0.11/24 dev eth0 &&
+	ip -n "$netns" link set eth0 up && ip -n "$netns" link set lan0 up || fatal "the guest's eth0 (10.0.0.11/24)"
 setsid systemd-nspawn -D "$root" --boot --console=pipe --register=no --keep-unit --ephemeral \
-	--private-network "${binds[@]}" --machine="$machine" </dev/null >"$work/nspawn.log" 2>&1 &
+	--network-namespace-path="/run/netns/$netns" --capability=CAP_NET_ADMIN "${binds[@]}" --machine="$machine" </dev/null >"$work/nspawn.log" 2>&1 &
 nspawn_pid=$!
 end=$(($(now_ms) + 20000))
 while (($(now_ms) < end)) && [[ -z $guest_pid ]]; do
@@ -223,13 +237,47 @@ out=$(g systemd-analyze verify --recursive-errors=yes edge-snowflake.service edg
 rc=$?
 [[ $rc == 0 && -z $out ]] && ok "systemd-analyze verify accepts both units" ||
 	not_ok "systemd-analyze verify accepts both units (exit $rc: $(tr '\n' ' ' <<<"$out" | cut -c1-300))"
+
+# ---- keepalived: the host's configuration from the one command, run by Debian's keepalived.service.
+# p1 of a two-proxy fleet whose p2 never answers: p1 is master of its own VIP and of p2's.
+step_begin
 out=$(gsh 'edge-snowflake-keepalived --host p1 --iface eth0 --proxy p1=10.0.0.11 --proxy p2=10.0.0.12 \
-	--vip 10.0.0.100/24 --vip 10.0.0.101/24 --no-test --output /tmp/keepalived.conf' 2>&1)
+	--vip 10.0.0.100/24 --vip 10.0.0.101/24' 2>&1)
 rc=$?
-[[ $rc == 0 ]] && g grep -q 'check_health.sh http://127.0.0.1:8080/health' /tmp/keepalived.conf &&
-	g grep -q 'file "/run/edge-snowflake-health/state"' /tmp/keepalived.conf &&
-	ok "edge-snowflake-keepalived writes a host's keepalived.conf (health URL from http.bind, the watcher's state file)" ||
-	not_ok "edge-snowflake-keepalived writes a host's keepalived.conf (exit $rc: $out)"
+kconf=/etc/keepalived/keepalived.conf
+[[ $rc == 0 ]] && g grep -q 'check_health.sh http://127.0.0.1:8080/health' $kconf &&
+	g grep -q 'file "/run/edge-snowflake-health/state"' $kconf &&
+	ok "edge-snowflake-keepalived writes $kconf, keepalived -t accepts it (health URL from http.bind, the watcher's state file)" ||
+	not_ok "edge-snowflake-keepalived writes $kconf (exit $rc: $out)"
+g systemctl restart keepalived 2>&1 | sed 's/^/# /'
+vips_on_eth0() { g ip -4 -o addr show dev eth0 | grep -c -E ' inet 10\.0\.0\.10[01]/'; }
+end=$(($(now_ms) + 15000))
+until [[ $(vips_on_eth0) == 2 ]] || (($(now_ms) > end)); do sleep 0.2; done
+check "keepalived.service runs it and p1 holds both VIPs on eth0 ($(g ip -4 -o addr show dev eth0 | awk '{print $4}' | tr '\n' ' '))" \
+	test "$(vips_on_eth0)" = 2
+notify_lines=$(g cat /var/log/edge-snowflake/vrrp.log 2>/dev/null)
+[[ $notify_lines == *"sf_vip_p1 MASTER"* && $notify_lines == *"sf_vip_p2 MASTER"* ]] &&
+	ok "the notify hook logs both MASTER transitions in /var/log/edge-snowflake/vrrp.log" ||
+	not_ok "the notify hook logs both MASTER transitions (vrrp.log: $(tr '\n' ';' <<<"$notify_lines"))"
+# both health signals pass under the packaged units (the script as keepalived's script_user, the
+# watcher's file): p1's own instance reaches its full priority
+owner_prio=$(g awk '$1 == "vrrp_instance" { i = ($2 == "sf_vip_p1") } i && $1 == "priority" { print $2; exit }' $kconf)
+# the effective priority of p1's instance, from keepalived's data dump (SIGUSR1: /tmp/keepalived.data)
+kprio() {
+	g rm -f /tmp/keepalived.data
+	g systemctl kill -s USR1 --kill-whom=main keepalived
+	local i
+	for i in $(seq 1 25); do g test -s /tmp/keepalived.data && break; sleep 0.1; done
+	g awk '/VRRP Instance = sf_vip_p1$/ { i = 1 } i && /Effective priority = / { print $NF; exit }' /tmp/keepalived.data 2>/dev/null
+}
+# both signals failing: the configured priority less both weights (track_script's and track_file's)
+floor_prio=$((owner_prio - $(g awk '$1 == "vrrp_instance" { i = ($2 == "sf_vip_p1") } i && $2 == "weight" { w += -$3 } END { print w + 0 }' $kconf)))
+end=$(($(now_ms) + 8000))
+until [[ $(kprio) == "$owner_prio" ]] || (($(now_ms) > end)); do sleep 0.3; done
+prio=$(kprio)
+check "both health signals pass: p1's instance runs at its full priority ($prio, configured $owner_prio)" test "$prio" = "$owner_prio"
+[[ $prio == "$owner_prio" ]] || g sh -c 'head -c 3000 /tmp/keepalived.data' | sed 's/^/# keepalived.data: /'
+step_end keepalived
 
 # a bad config: a reload is refused (the service goes on), a start is refused naming the key
 g cp /etc/edge-snowflake/config.lua /tmp/config.lua.good
@@ -295,6 +343,10 @@ worker=$(gsh 'curl -s -m 2 -D - -o /dev/null http://127.0.0.1:8080/id' | tr -d '
 nodes=$(zk ls /snowflake/default/workers 2>/dev/null | tr '\n' ' ')
 [[ -n $worker && " $nodes " == *" $worker "* ]] && ok "its worker node is in ZooKeeper (worker $worker; nodes: $nodes)" ||
 	not_ok "its worker node is in ZooKeeper (worker '${worker}'; nodes: $nodes)"
+# the watcher through its hold-down after the restart: the file says up (0) before the stop
+end=$(($(now_ms) + 15000))
+until [[ $(g cat /run/edge-snowflake-health/state 2>/dev/null) == 0 ]] || (($(now_ms) > end)); do sleep 0.2; done
+check "before the stop the health watcher reports up (0)" test "$(g cat /run/edge-snowflake-health/state 2>/dev/null)" = 0
 t_stop=$(now_ms)
 g systemctl stop edge-snowflake
 t_stopped=$(now_ms)
@@ -303,6 +355,15 @@ nodes=$(zk ls /snowflake/default/workers 2>/dev/null | tr '\n' ' ')
 	not_ok "systemctl stop released the lease: node $worker gone when stop returned (nodes: $nodes)"
 figure stop_returned_ms $((t_stopped - t_stop))
 check "the health watcher stopped with it (PartOf)" test "$(g systemctl is-active edge-snowflake-health 2>&1)" = inactive
+check "... leaving keepalived's track file at 1 (down): nothing vouches for a stopped node" \
+	test "$(g cat /run/edge-snowflake-health/state 2>/dev/null)" = 1
+# keepalived drops p1's own instance to its floor: both signals failing (the file at once, the
+# script within a second), so any healthy peer outranks it and takes the VIP
+end=$(($(now_ms) + 5000))
+until [[ $(kprio) == "$floor_prio" ]] || (($(now_ms) > end)); do sleep 0.3; done
+prio=$(kprio)
+check "keepalived drops p1's priority to its floor once the service stops ($prio, floor $floor_prio = $owner_prio - both weights)" \
+	test "$prio" = "$floor_prio"
 step_end stop
 
 # ---- upgrade: a modified conffile is kept, and so are the marks
@@ -346,8 +407,11 @@ for u in edge-snowflake edge-snowflake-health; do
 done
 step_end upgrade
 
-# ---- purge: every file the package put is gone, and what it made at run time
+# ---- purge: every file the package put is gone, and what it made at run time. keepalived first,
+# as an operator taking a host out of the fleet would: its VIPs go with it
 step_begin
+g systemctl stop keepalived
+check "keepalived stopped gives up both VIPs" test "$(vips_on_eth0)" = 0
 g dpkg-query -L edge-snowflake >"$work/files" 2>/dev/null
 if ! g env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q edge-snowflake >"$work/purge.log" 2>&1; then
 	sed 's/^/# /' "$work/purge.log" | tail -20

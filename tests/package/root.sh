@@ -4,11 +4,12 @@
 # Under a lock (PKG_CACHE/root.lock): `make test` starts it in the background early, while the
 # unit suites run, and the install test calls it again (it then finds the root built, or waits).
 # The root's packages: systemd to boot, the package's dependencies (installed before boot: the
-# guest has no network), lua5.4 for the check that the 5.4 modules load.
+# guest has no network), keepalived (recommended: the test runs it with the package's config),
+# lua5.4 for the check that the 5.4 modules load.
 # Prints the root's path; exit 1 (mmdebstrap's last lines on stderr) when it cannot be built.
 set -u
 cache=${1:?usage: root.sh PKG_CACHE}
-ROOT_PACKAGES=systemd,systemd-sysv,dbus,haproxy,libzookeeper-mt2,lua5.3,lua5.4,curl
+ROOT_PACKAGES=systemd,systemd-sysv,dbus,haproxy,libzookeeper-mt2,lua5.3,lua5.4,curl,keepalived
 mirror=${PKG_MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)}
 mirror=${mirror:-http://deb.debian.org/debian}
 root=$cache/root-bookworm
