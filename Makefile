@@ -37,7 +37,7 @@ TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 DEB_PACKAGES := gcc make haproxy liblua5.3-dev liblua5.4-dev lua5.3 lua5.4 lua-busted lua-socket lua-dkjson lua-yaml \
                 libzookeeper-mt-dev zookeeper keepalived iproute2 wrk faketime socat curl prometheus \
                 pkg-config shellcheck lua-check clang libclang-rt-dev debhelper mmdebstrap systemd-container \
-                lintian
+                lintian man-db
 
 RESULTS := $(BUILD)/results
 

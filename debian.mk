@@ -14,6 +14,8 @@ SHARE_DIR    := $(PREFIX)/share/edge-snowflake
 PKG_LUA_MODULES := $(addprefix lua/snowflake/,config.lua boot.lua ladder.lua http.lua metrics.lua \
                    service.lua cli.lua handoff.lua render.lua)
 KEEPALIVED_SCRIPTS := $(addprefix keepalived/,render.sh health_watch.sh check_health.sh notify.sh)
+# the commands' manual pages (dh_compress gzips them in the package)
+PKG_MAN_PAGES := man/edge-snowflake.8 man/edge-snowflake-keepalived.8
 
 deb: deps ## build the Debian package into build/deb (debhelper; lintian's verdict in build/deb/lintian.txt)
 	@rm -rf $(DEB_OUT)/src && mkdir -p $(DEB_OUT)/src
@@ -35,7 +37,7 @@ install-package:
 	@test -n "$(DEB_MULTIARCH)" || { echo "install-package: no multiarch triplet (dpkg-architecture)" >&2; exit 1; }
 	install -d $(DESTDIR)$(PREFIX)/lib/$(DEB_MULTIARCH) $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(SHARE_DIR)/haproxy/errors $(DESTDIR)$(SHARE_DIR)/lua/snowflake $(DESTDIR)$(SHARE_DIR)/keepalived \
-		$(DESTDIR)/etc/edge-snowflake $(DESTDIR)/var/lib/edge-snowflake
+		$(DESTDIR)/etc/edge-snowflake $(DESTDIR)/var/lib/edge-snowflake $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0644 $(CORE_SO) $(DESTDIR)$(PREFIX)/lib/$(DEB_MULTIARCH)/libsnowflake.so.0
 	@for v in $(LUA_VERSIONS); do \
 		set -e; \
@@ -50,6 +52,7 @@ install-package:
 	install -m 0644 keepalived/keepalived.conf.in $(DESTDIR)$(SHARE_DIR)/keepalived/keepalived.conf.in
 	install -m 0755 $(KEEPALIVED_SCRIPTS) $(DESTDIR)$(SHARE_DIR)/keepalived/
 	install -m 0755 bin/edge-snowflake bin/edge-snowflake-keepalived $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(PKG_MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man8/
 	LUA_PATH="lua/?.lua;;" lua5.3 -e 'io.write(require("snowflake.conffile").text())' \
 		>$(DESTDIR)/etc/edge-snowflake/config.lua
 	chmod 0644 $(DESTDIR)/etc/edge-snowflake/config.lua

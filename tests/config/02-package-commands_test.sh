@@ -3,7 +3,8 @@
 # variables), on this host: `edge-snowflake check` passes the shipped config file (written by
 # snowflake.conffile) and a fleet's, refuses bad ones naming the key, refuses what `haproxy -c`
 # refuses; `derive` writes all three files or none; `health-url`; `edge-snowflake-keepalived`
-# writes a configuration `keepalived -t` accepts, and leaves the old one on a refusal.
+# writes a configuration `keepalived -t` accepts, and leaves the old one on a refusal; their
+# manual pages (man/) format without a warning and name every subcommand and option --help lists.
 # (tests/package boots the installed package; this is the fast check of the same commands.)
 # shellcheck disable=SC2015 # ok and not_ok always succeed: "cond && ok || not_ok" is if-then-else
 set -u
@@ -103,5 +104,61 @@ if command -v keepalived >/dev/null 2>&1; then
 	check "the package's own options are refused" bash -c "! '$ka' --health-url http://x/ ${args[*]} --output '$work/ka/x.conf' 2>/dev/null"
 else
 	not_ok "keepalived is installed (make deps)"
+fi
+
+# The manual pages (man/, installed by make install-package): no warning from groff or from man
+# as lintian runs it (80 columns, UTF-8), and they name what the commands' --help lists, so the
+# two cannot drift: every subcommand of edge-snowflake (its SYNOPSIS lists no other), every
+# option of edge-snowflake-keepalived (and any other option its page names is one the command
+# refuses by name).
+man_es=$top/man/edge-snowflake.8 man_ka=$top/man/edge-snowflake-keepalived.8
+# page_text PAGE: the page as plain text, one line a paragraph (no line breaks, no hyphenation)
+page_text() { groff -man -Tascii -P-cbou -rLL=2000n "$1" 2>&1; }
+if command -v groff >/dev/null 2>&1 && command -v man >/dev/null 2>&1; then
+	for page in "$man_es" "$man_ka"; do
+		name=${page#"$top"/}
+		out=$(groff -man -ww -z "$page" 2>&1)
+		[[ $? == 0 && -z $out ]] && ok "groff -man -ww: no warning on $name" || not_ok "groff -man -ww on $name: $out"
+		out=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "$page" 2>&1 >/dev/null)
+		[[ $? == 0 && -z $out ]] && ok "man --warnings (as lintian runs it): no warning on $name" ||
+			not_ok "man --warnings on $name: $out"
+	done
+
+	es_text=$(page_text "$man_es")
+	mapfile -t subs < <("$es" --help 2>&1 | sed -n 's/^  edge-snowflake \([a-z][a-z-]*\).*/\1/p' | sort -u)
+	missing=()
+	for sub in "${subs[@]}"; do
+		grep -qE "(^|[^a-z-])edge-snowflake $sub([^a-z-]|\$)" <<<"$es_text" || missing+=("$sub")
+	done
+	((${#subs[@]} > 0 && ${#missing[@]} == 0)) &&
+		ok "edge-snowflake(8) names every subcommand --help lists (${subs[*]})" ||
+		not_ok "edge-snowflake(8) names every subcommand --help lists (listed: ${subs[*]}; not in the page: ${missing[*]})"
+	mapfile -t synopsis < <(sed -n '/^SYNOPSIS/,/^[A-Z]/s/^ *edge-snowflake \([a-z][a-z-]*\).*/\1/p' <<<"$es_text" | sort -u)
+	mapfile -t unlisted < <(comm -23 <(printf '%s\n' "${synopsis[@]}") <(printf '%s\n' "${subs[@]}"))
+	((${#synopsis[@]} > 0 && ${#unlisted[@]} == 0)) && ok "edge-snowflake(8)'s SYNOPSIS lists no subcommand --help does not" ||
+		not_ok "edge-snowflake(8)'s SYNOPSIS lists subcommands --help does not: ${unlisted[*]} (synopsis: ${synopsis[*]})"
+
+	ka_text=$(page_text "$man_ka")
+	mapfile -t opts < <("$ka" --help | grep -oE -- '--[a-z][a-z-]*' | sort -u)
+	missing=()
+	for opt in "${opts[@]}"; do
+		grep -qE -- "(^|[^a-z-])$opt([^a-z-]|\$)" <<<"$ka_text" || missing+=("$opt")
+	done
+	((${#opts[@]} > 0 && ${#missing[@]} == 0)) &&
+		ok "edge-snowflake-keepalived(8) names every option --help prints (${opts[*]})" ||
+		not_ok "edge-snowflake-keepalived(8) names every option --help prints (printed: ${opts[*]}; not in the page: ${missing[*]})"
+	# the options the page names beyond those (and --help): each one the command refuses, naming it
+	mapfile -t others < <(comm -13 <(printf '%s\n' "${opts[@]}") <(grep -oE -- '(^|[^a-z-])--[a-z][a-z-]*' <<<"$ka_text" |
+		grep -oE -- '--[a-z-]+' | grep -vx -- --help | sort -u))
+	wrong=()
+	for opt in "${others[@]}"; do
+		out=$(EDGE_SNOWFLAKE_CONFIG=$work/fleet.lua "$ka" "$opt" x --output "$work/ka/never.conf" 2>&1)
+		rc=$?
+		[[ $rc == 1 && $out == *"$opt "@(is set by the package|is gone)* && ! -e $work/ka/never.conf ]] || wrong+=("$opt (exit $rc: $out)")
+	done
+	((${#wrong[@]} == 0)) && ok "every other option edge-snowflake-keepalived(8) names is refused by name (${others[*]})" ||
+		not_ok "options edge-snowflake-keepalived(8) names that the command does not refuse by name: ${wrong[*]}"
+else
+	not_ok "groff and man are installed (make deps)"
 fi
 suite_done
