@@ -10,6 +10,9 @@
 # so their lines never mix.
 log=$1 host=$2
 shift 2
+# the package's log directory comes from the health unit (LogsDirectory=): keepalived may change
+# state before that unit has ever run, and the line must not be lost
+[ -d "${log%/*}" ] || mkdir -p "${log%/*}" 2>/dev/null
 ns=$(date +%s%N)
 ts=$(date -u -d "@$((ns / 1000000000))" +%Y-%m-%dT%H:%M:%S)
 printf '%s.%03dZ %s host=%s %s %s %s prio=%s\n' "$ts" $((ns / 1000000 % 1000)) $((ns / 1000000)) \

@@ -106,6 +106,17 @@ else
 	not_ok "keepalived is installed (make deps)"
 fi
 
+# help asked for: the list on standard output, exit 0; a usage error: the list on standard error, exit 2
+out=$("$es" --help 2>/dev/null)
+rc=$?
+[[ $rc == 0 && $out == *"edge-snowflake check"* ]] && ok "edge-snowflake --help prints the subcommands on standard output, exit 0" ||
+	not_ok "edge-snowflake --help prints the subcommands on standard output, exit 0 (exit $rc)"
+err=$("$es" no-such-command 2>&1 >/dev/null)
+rc=$?
+[[ $rc == 2 && $err == *"unknown command 'no-such-command'"* && $err == *"edge-snowflake check"* ]] &&
+	ok "an unknown subcommand: exit 2, named, the list on standard error" ||
+	not_ok "an unknown subcommand: exit 2, named, the list on standard error (exit $rc: $err)"
+
 # The manual pages (man/, installed by make install-package): no warning from groff or from man
 # as lintian runs it (80 columns, UTF-8), and they name what the commands' --help lists, so the
 # two cannot drift: every subcommand of edge-snowflake (its SYNOPSIS lists no other), every
