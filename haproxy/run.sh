@@ -92,7 +92,7 @@ derive() {
 	mkdir -p "$next" || return 1
 	# shellcheck disable=SC2016 # Lua
 	(cd "$top" && SF_CFG_PATH=$config SF_RUN_DIR=$next SF_NODE_DEFAULT=$(hostname) LUA_PATH="$top/lua/?.lua;;" \
-		lua5.3 -e 'require("snowflake.render").main(os.getenv("SF_CFG_PATH"), os.getenv("SF_RUN_DIR"),
+		LUA_CPATH="$top/build/lua5.3/?.so;;" lua5.3 -e 'require("snowflake.render").main(os.getenv("SF_CFG_PATH"), os.getenv("SF_RUN_DIR"),
 			os.getenv("SF_NODE_DEFAULT"))' </dev/null >/dev/null) || return 1
 	if [ "${1:-}" = check ]; then
 		SF_PEERS_ACL=$next/peers.acl haproxy -c -q -f "$next/derived.cfg" -f "$top/haproxy/haproxy.cfg" \

@@ -855,6 +855,23 @@ static int l_sleep_ms(lua_State *L)
 	return 0;
 }
 
+/* core.auth_file_check(path) -> true | nil, "registry_access", detail: the
+ * credential file as the lease will read it (sf_lease_auth_load: a regular
+ * file, mode 0600 or 0400, holding user:password), so that a check before
+ * start refuses what the lease would. The credential itself is wiped. */
+static int l_auth_file_check(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	char cred[1100], why[600];
+	int rc = sf_lease_auth_load(path, cred, sizeof cred, why, sizeof why);
+
+	memset(cred, 0, sizeof cred);
+	if (rc != SF_OK)
+		return sfl_refuse(L, sf_code_name(rc), NULL, "%s", why);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 /* core.mkdir_p(path[, mode]) -> true | nil, "state_io", detail */
 static int l_mkdir_p(lua_State *L)
 {
@@ -909,6 +926,7 @@ const luaL_Reg sfl_lease_functions[] = {
 	{ "logs", l_logs },
 	{ "sleep_ms", l_sleep_ms },
 	{ "mkdir_p", l_mkdir_p },
+	{ "auth_file_check", l_auth_file_check },
 	{ NULL, NULL }
 };
 

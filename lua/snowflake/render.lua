@@ -150,6 +150,15 @@ function M.main(config_path, dir, default_node, service)
     io.stderr:write(err, "\n")
     os.exit(1)
   end
+  -- the credential file as the lease will read it, as this user (the unit's):
+  -- a start refuses here, naming the key, not later as a parked lease
+  if cfg.lease.auth_file then
+    local ok, _, why = require("snowflake.core").auth_file_check(cfg.lease.auth_file)
+    if not ok then
+      io.stderr:write(tostring(why), "\n") -- it names lease.auth_file and the file
+      os.exit(1)
+    end
+  end
   if service and not service.config then service.config = config_path end
   local rendered, files = pcall(M.haproxy, cfg, default_node ~= "" and default_node or nil, service)
   if not rendered then

@@ -44,6 +44,14 @@ expect_refusal "a bad listener" 'return { http = { bind = "0.0.0.0" } }' "http.b
 expect_refusal "a bad thread count" 'return { http = { threads = 65 } }' "http.threads must be an integer in 1..64"
 expect_refusal "a config that does not parse" 'return { http = {' "config $work/bad.lua"
 expect_refusal "a config that is not a table" 'return 5' "config must be a table"
+# the credential file as the lease reads it: missing, readable by others, then good
+expect_refusal "a missing lease.auth_file" "return { lease = { auth_file = \"$work/zk.auth\" } }" \
+	"lease.auth_file $work/zk.auth cannot be opened"
+printf 'edge:secret\n' >"$work/zk.auth" && chmod 0644 "$work/zk.auth"
+expect_refusal "a lease.auth_file others may read" "return { lease = { auth_file = \"$work/zk.auth\" } }" "has mode 0644"
+chmod 0600 "$work/zk.auth"
+printf 'return { lease = { auth_file = "%s" } }\n' "$work/zk.auth" >"$work/auth.lua"
+check "check passes a lease.auth_file of mode 0600 holding user:password" "$es" check "$work/auth.lua"
 
 # what haproxy -c refuses: the tree's haproxy.cfg with one bad line (a copy of the tree's files)
 mkdir -p "$work/home/haproxy" "$work/home/lua/snowflake"
