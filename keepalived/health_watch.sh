@@ -148,12 +148,17 @@ stop() {
 	say "stop signal=$1 state=down"
 	exit 0
 }
-trap 'stop TERM' TERM
-trap 'stop INT' INT
-trap 'stop HUP' HUP
+# the trap only notes the signal: exiting from inside it while `read -t` waits (nap) aborts bash
+# 5.2 ("longjmp causes uninitialized stack frame", SIGABRT: a failed unit); the loop acts on it
+# after the current check or pause (0.3 s at most)
+stopping=
+trap 'stopping=TERM' TERM
+trap 'stopping=INT' INT
+trap 'stopping=HUP' HUP
 put 1
 say "start url=$url state=down hold_down_ms=$hold_ms flap_hold_down_ms=$flap_hold_ms flap_window_s=$flap_window_s interval_ms=$interval_ms timeout_s=$timeout_s"
 while :; do
+	[[ -n $stopping ]] && stop "$stopping"
 	now_ms t0
 	reply=$(curl -s --noproxy '*' --connect-timeout "$timeout_s" --max-time "$timeout_s" \
 		-w '\n%{http_code}' "$url" 2>/dev/null)
@@ -213,5 +218,5 @@ while :; do
 	left=$((interval_ms - (t1 - t0)))
 	# a wall-clock step back must not stretch one pause beyond an interval
 	((left > interval_ms)) && left=$interval_ms
-	nap "$left"
+	[[ -n $stopping ]] || nap "$left"
 done
